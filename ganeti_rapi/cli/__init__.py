@@ -1,0 +1,1 @@
+"""Administrator commands that act on a data directory."""

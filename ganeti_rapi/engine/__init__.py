@@ -1,0 +1,1 @@
+"""The cluster engine behind the RAPI: configuration, job queue, locks, opcodes."""

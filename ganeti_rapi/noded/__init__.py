@@ -1,0 +1,1 @@
+"""What runs on every node: procedures behind the node RPC server."""

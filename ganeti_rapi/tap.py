@@ -1,0 +1,158 @@
+# -*- test-case-name: tests.test_tap -*-
+"""C{twistd ganeti-rapi}: options and the service tree of the RAPI daemon.
+
+This module and L{ganeti_rapi.noded_tap} are the only places that read
+options and import the reactor; everything else gets what it needs passed
+in.  Started with no options at all, the daemon serves its embedded
+default: a data directory of its own, a self-signed certificate made on
+first start, and the users file inside it.
+"""
+
+import os
+
+from twisted.application import service
+from twisted.logger import Logger
+from twisted.python import usage
+
+import ganeti_rapi
+from ganeti_rapi import auth, certs, constants, paths
+from ganeti_rapi.endpoints import is_tls, quote, server_endpoint
+from ganeti_rapi.listening import ListeningService
+from ganeti_rapi.web.base import ApiContext, Gate
+from ganeti_rapi.web.root import build_root
+from ganeti_rapi.web.site import RapiSite
+
+log = Logger()
+
+
+class Options(usage.Options):
+    """Ganeti's familiar daemon options, plus Twisted endpoint descriptions."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve the Ganeti Remote API (RAPI v2). Without options: HTTPS on port "
+        "5080 with a self-signed certificate and the users file of the data "
+        "directory."
+    )
+
+    optFlags = [
+        ["no-ssl", None, "Serve plain HTTP instead of HTTPS."],
+        [
+            "require-authentication",
+            None,
+            "Require valid credentials for every request, reads included.",
+        ],
+        ["no-access-log", None, "Do not log every request."],
+    ]
+
+    optParameters = [
+        ["port", "p", constants.DEFAULT_RAPI_PORT, "TCP port to listen on.", int],
+        ["bind", "b", "0.0.0.0", "Address to listen on."],
+        ["ssl-key", "K", None, "TLS private key (PEM); default <data-dir>/rapi.pem."],
+        ["ssl-cert", "C", None, "TLS certificate (PEM); default the key file."],
+        ["ssl-chain", None, None, "Intermediate certificates sent after ours (PEM)."],
+        ["data-dir", None, None, "Data directory (created on first start)."],
+        ["users-file", None, None, "Users file; default <data-dir>/rapi/users."],
+        [
+            "idle-timeout",
+            None,
+            constants.DEFAULT_IDLE_TIMEOUT,
+            "Seconds before an idle connection is closed.",
+            int,
+        ],
+    ]
+
+    def __init__(self):
+        usage.Options.__init__(self)
+        self["listen"] = []
+
+    def opt_listen(self, description):
+        """Listen on a Twisted endpoint description (repeatable); overrides
+        --port, --bind and the TLS flags. Example:
+        ssl:5080:interface=127.0.0.1:privateKey=/etc/rapi.pem"""
+        self["listen"].append(description)
+
+    def postOptions(self):
+        if self["data-dir"] is None:
+            self["data-dir"] = paths.default_data_dir()
+        self["data-dir"] = os.path.abspath(self["data-dir"])
+        data_dir = paths.DataDir(self["data-dir"])
+        if self["users-file"] is None:
+            self["users-file"] = data_dir.users_file
+        if not 0 <= self["port"] <= 65535:
+            raise usage.UsageError("--port must be between 0 and 65535")
+        if self["idle-timeout"] <= 0:
+            raise usage.UsageError("--idle-timeout must be positive")
+        if self["no-ssl"] and (self["ssl-key"] or self["ssl-cert"] or self["ssl-chain"]):
+            raise usage.UsageError("--no-ssl cannot be combined with TLS files")
+        self["generate-cert"] = False
+        if not self["listen"]:
+            self["listen"] = [self._legacy_description(data_dir)]
+
+    def _legacy_description(self, data_dir):
+        """The one endpoint the Ganeti-style flags describe."""
+        interface = quote(self["bind"])
+        if self["no-ssl"]:
+            return "tcp:%d:interface=%s" % (self["port"], interface)
+        key = self["ssl-key"]
+        if key is None:
+            key = data_dir.rapi_cert
+            self["generate-cert"] = True
+        description = "ssl:%d:interface=%s:privateKey=%s:certKey=%s" % (
+            self["port"],
+            interface,
+            quote(key),
+            quote(self["ssl-cert"] or key),
+        )
+        if self["ssl-chain"]:
+            description += ":extraCertChain=" + quote(self["ssl-chain"])
+        return description
+
+
+def prepare_data_dir(options):
+    """Create the data directory and, when we own it, the RAPI certificate."""
+    data_dir = paths.DataDir(options["data-dir"]).ensure()
+    if options["generate-cert"]:
+        _, created = certs.ensure(
+            data_dir.rapi_cert, "ganeti-rapi", certs.local_alt_names()
+        )
+        if created:
+            log.info(
+                "Generated a self-signed certificate in {path}", path=data_dir.rapi_cert
+            )
+    return data_dir
+
+
+def makeService(options, reactor=None):
+    """The RAPI daemon as a C{MultiService}."""
+    if reactor is None:
+        from twisted.internet import reactor
+    data_dir = prepare_data_dir(options)
+    top = service.MultiService()
+
+    users = auth.UsersFile(options["users-file"], clock=reactor)
+    users.setServiceParent(top)
+
+    gate = Gate(users, require_authentication=options["require-authentication"])
+    context = ApiContext(gate=gate, cluster=None, clock=reactor)
+    site = RapiSite(
+        build_root(context),
+        idle_timeout=options["idle-timeout"],
+        access_log=not options["no-access-log"],
+        reactor=reactor,
+    )
+    for description in options["listen"]:
+        scheme = "https" if is_tls(description) else "http"
+        endpoint = server_endpoint(reactor, description)
+        ListeningService("ganeti-rapi", endpoint, site, scheme).setServiceParent(top)
+
+    log.info(
+        "ganeti-rapi {version}: data directory {data_dir}, users file {users_file}."
+        " Add a user with write access: ganeti-rapi-admin --data-dir {data_dir}"
+        " user add NAME --write",
+        version=ganeti_rapi.__version__,
+        data_dir=data_dir.path,
+        users_file=options["users-file"],
+    )
+    return top
+

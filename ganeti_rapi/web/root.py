@@ -1,0 +1,63 @@
+# -*- test-case-name: tests.test_web_root -*-
+"""The top of the tree: C{/}, C{/version}, C{/2} and C{/2/features}.
+
+L{build_root} assembles the whole tree; each family of URIs adds its
+resources under C{/2} from its own module.
+"""
+
+from ganeti_rapi import constants
+from ganeti_rapi.web.base import ApiResource
+
+
+class RootResource(ApiResource):
+    """C{/}: answers C{null} (Ganeti 2.6 and later)."""
+
+    def __init__(self, context):
+        ApiResource.__init__(self, context)
+        self.putChild(b"version", VersionResource(context))
+
+    def getChild(self, path, request):
+        if path == b"":
+            return IndexResource(self.context)
+        return ApiResource.getChild(self, path, request)
+
+
+class IndexResource(ApiResource):
+    """C{/} itself and C{/2}: C{null}, as Ganeti has answered since 2.6."""
+
+    def get(self, call):
+        return None
+
+
+class VersionResource(ApiResource):
+    """C{/version}: the RAPI version, the integer 2."""
+
+    def get(self, call):
+        return constants.RAPI_VERSION
+
+
+class VersionTwoResource(IndexResource):
+    """C{/2}: C{null}; its children are the RAPI v2 resources."""
+
+
+class FeaturesResource(ApiResource):
+    """C{/2/features}: the optional features this server really supports.
+
+    The list comes from the cluster, which knows what it can do; clients
+    test membership (the order means nothing).
+    """
+
+    def get(self, call):
+        cluster = self.context.cluster
+        if cluster is None:
+            return []
+        return sorted(cluster.features())
+
+
+def build_root(context):
+    """The complete RAPI resource tree for C{context}."""
+    root = RootResource(context)
+    v2 = VersionTwoResource(context)
+    root.putChild(b"2", v2)
+    v2.putChild(b"features", FeaturesResource(context))
+    return root

@@ -1,0 +1,1 @@
+"""Tests for ganeti-rapi, run with trial."""

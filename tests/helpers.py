@@ -1,0 +1,198 @@
+"""Shared test helpers: key pairs, and real C{twistd} daemons in child processes.
+
+Daemons are started from this checkout (C{PYTHONPATH} points at it), so the
+code under test is the code in the tree even where an older copy is
+installed.  A daemon is ready when it logs its "serving on URL" line, which
+both taps print once their listening port is bound.
+"""
+
+import os
+import re
+import sys
+
+from twisted.internet import defer, error, protocol, reactor
+
+from ganeti_rapi import certs
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: What a daemon logs once it listens; group 1 is the URL.
+READY_LINE = re.compile(rb"(ganeti-rapi|ganeti-noded) serving on (\S+)")
+
+_keypairs = {}
+
+
+def keypair(name="test", alt_names=("localhost", "127.0.0.1")):
+    """A fresh-per-name EC key pair (EC keys are cheap to make)."""
+    if name not in _keypairs:
+        _keypairs[name] = certs.generate(name, alt_names, key_type="ec")
+    return _keypairs[name]
+
+
+def write_keypair(path, pair):
+    """Write C{pair} as a combined PEM file at C{path} (mode 0600)."""
+    from ganeti_rapi.fileutil import atomic_write
+
+    atomic_write(path, pair.pem(), mode=0o600)
+    return path
+
+
+def subprocess_env(extra=None):
+    """Environment for child processes that run this checkout's code."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class _DaemonProtocol(protocol.ProcessProtocol):
+    def __init__(self):
+        self.output = bytearray()
+        self.ready = defer.Deferred()
+        self.ended = defer.Deferred()
+        self.url = None
+
+    def outReceived(self, data):
+        self.output += data
+        if self.url is None:
+            match = READY_LINE.search(self.output)
+            if match:
+                self.url = match.group(2).decode("ascii")
+                self.ready.callback(self.url)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason):
+        if not self.ready.called:
+            self.ready.errback(
+                RuntimeError(
+                    "daemon exited before it was ready:\n"
+                    + self.output.decode("utf-8", "replace")
+                )
+            )
+        # twistd re-raises the signal that stopped it, so a clean stop by
+        # SIGTERM ends with signal 15 rather than exit code 0.
+        self.ended.callback((reason.value.exitCode, reason.value.signal))
+
+
+class TwistdProcess:
+    """A C{twistd -n PLUGIN ...} child process and what it printed."""
+
+    def __init__(self, plugin, args, env=None):
+        self.plugin = plugin
+        self.args = list(args)
+        self.env = env
+        self.proto = None
+        self.transport = None
+
+    @property
+    def url(self):
+        return self.proto.url
+
+    @property
+    def port(self):
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+    @property
+    def output(self):
+        return self.proto.output.decode("utf-8", "replace")
+
+    def start(self, timeout=60):
+        """Spawn the daemon; fires with C{self} once it serves."""
+        self.proto = _DaemonProtocol()
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys; from twisted.scripts.twistd import run;"
+            " sys.argv[0] = 'twistd'; run()",
+            "--nodaemon",
+            "--pidfile=",
+            self.plugin,
+        ] + self.args
+        self.transport = reactor.spawnProcess(
+            self.proto, sys.executable, argv, env=subprocess_env(self.env),
+            path=REPO_ROOT,
+        )
+        d = self.proto.ready
+        d.addTimeout(timeout, reactor)
+        d.addCallback(lambda _: self)
+        return d
+
+    @property
+    def running(self):
+        return self.proto is not None and not self.proto.ended.called
+
+    def signal(self, name):
+        if self.running:
+            try:
+                self.transport.signalProcess(name)
+            except error.ProcessExitedAlready:
+                pass
+
+    def stop(self, timeout=20):
+        """SIGTERM, then SIGKILL after C{timeout}; fires with C{(exit code, signal)}."""
+        if not self.running:
+            return defer.succeed(None)
+        self.signal("TERM")
+        killer = reactor.callLater(timeout, self.signal, "KILL")
+        ended = defer.Deferred()
+
+        def done(code):
+            if killer.active():
+                killer.cancel()
+            ended.callback(code)
+            return code
+
+        self.proto.ended.addBoth(done)
+        return ended
+
+    def kill(self):
+        """SIGKILL, as a crash would; fires when the process is gone."""
+        if not self.running:
+            return defer.succeed(None)
+        ended = defer.Deferred()
+        self.proto.ended.addBoth(ended.callback)
+        self.signal("KILL")
+        return ended
+
+
+@defer.inlineCallbacks
+def start_twistd(testcase, plugin, args, env=None, timeout=60):
+    """Start a daemon for C{testcase}, stopped again at its cleanup."""
+    daemon = TwistdProcess(plugin, args, env)
+    testcase.addCleanup(daemon.stop)
+    yield daemon.start(timeout)
+    return daemon
+
+
+def stub_treq(root, clock=None, **site_kwargs):
+    """A treq-like client whose requests go through a real L{RapiSite}.
+
+    treq's C{StubTreq} serves a plain C{Site}; ours adds the body limit
+    and headers, so it is put in the place of treq's (a private attribute
+    of C{RequestTraversalAgent}, present in treq 22.2 and 26.7 alike).
+    """
+    from treq.testing import StubTreq
+
+    from ganeti_rapi.web.site import RapiSite
+
+    stub = StubTreq(root)
+    agent = stub._agent
+    site_kwargs.setdefault("access_log", False)
+    agent._serverFactory = RapiSite(
+        root, reactor=clock or agent._memoryReactor, **site_kwargs
+    )
+    stub.flush = agent.flush
+    return stub
+
+
+def basic_auth(name, password):
+    """An C{Authorization} header value for HTTP Basic."""
+    import base64
+
+    token = base64.b64encode(("%s:%s" % (name, password)).encode("utf-8"))
+    return b"Basic " + token
