@@ -27,6 +27,7 @@ setup(
         "ganeti_rapi.rpc",
         "ganeti_rapi.noded",
         "ganeti_rapi.engine",
+        "ganeti_rapi.engine.units",
         "ganeti_rapi.cli",
         "twisted.plugins",
     ],

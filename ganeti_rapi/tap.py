@@ -16,6 +16,7 @@ from twisted.python import usage
 
 import ganeti_rapi
 from ganeti_rapi import auth, certs, constants, paths
+from ganeti_rapi.engine.master import open_engine
 from ganeti_rapi.endpoints import is_tls, quote, server_endpoint
 from ganeti_rapi.listening import ListeningService
 from ganeti_rapi.web.base import ApiContext, Gate
@@ -133,8 +134,11 @@ def makeService(options, reactor=None):
     users = auth.UsersFile(options["users-file"], clock=reactor)
     users.setServiceParent(top)
 
+    engine = open_engine(data_dir.path, clock=reactor)
+    engine.service.setServiceParent(top)
+
     gate = Gate(users, require_authentication=options["require-authentication"])
-    context = ApiContext(gate=gate, cluster=None, clock=reactor)
+    context = ApiContext(gate=gate, cluster=engine.cluster, clock=reactor)
     site = RapiSite(
         build_root(context),
         idle_timeout=options["idle-timeout"],

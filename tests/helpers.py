@@ -196,3 +196,102 @@ def basic_auth(name, password):
 
     token = base64.b64encode(("%s:%s" % (name, password)).encode("utf-8"))
     return b"Basic " + token
+
+
+def sync_runner(f, *args):
+    """A C{run_in_thread} that runs C{f} at once, for tests with a Clock."""
+    return defer.maybeDeferred(f, *args)
+
+
+#: Users of the API fixtures: a writer, a reader and a user without options.
+TEST_USERS = """\
+writer wpass write
+reader rpass read
+plain ppass
+"""
+WRITER = ("writer", "wpass")
+READER = ("reader", "rpass")
+
+
+class EngineFixture:
+    """The real engine in a temporary data directory, behind the real tree.
+
+    Time is a C{Clock}; blocking file work runs synchronously; requests go
+    through treq's in-memory transport into the real L{RapiSite}.
+    """
+
+    def __init__(self, testcase, data_dir=None, require_authentication=False,
+                 max_running=20):
+        from twisted.internet import task
+
+        from ganeti_rapi.auth import UserDatabase
+        from ganeti_rapi.engine.master import open_engine
+        from ganeti_rapi.web.base import ApiContext, Gate
+        from ganeti_rapi.web.root import build_root
+
+        self.testcase = testcase
+        self.clock = task.Clock()
+        self.clock.advance(1800000000)
+        self.data_dir = data_dir or os.path.abspath(testcase.mktemp())
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.engine = open_engine(
+            self.data_dir, self.clock, run_in_thread=sync_runner, max_running=max_running
+        )
+        self.engine.service.startService()
+        testcase.addCleanup(self.engine.service.stopService)
+        gate = Gate(UserDatabase.parse(TEST_USERS), require_authentication)
+        self.context = ApiContext(gate, self.engine.cluster, self.clock)
+        self.root = build_root(self.context)
+        self.client = stub_treq(self.root, clock=self.clock)
+
+    def start(self, method, path, body=None, user=WRITER, headers=None, raw=None):
+        """Send a request; the Deferred of the response (not yet flushed)."""
+        import json
+
+        headers = dict(headers or {})
+        if user is not None:
+            headers[b"authorization"] = basic_auth(*user)
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+        if data is not None:
+            headers.setdefault(b"content-type", b"application/json")
+        d = self.client.request(
+            method, "https://rapi.example" + path, data=data, headers=headers
+        )
+        self.client.flush()
+        return d
+
+    def request(self, method, path, body=None, user=WRITER, headers=None, raw=None):
+        """Send a request and return C{(status, decoded body)} at once."""
+        import json
+
+        d = self.start(method, path, body, user, headers, raw)
+        response = self.testcase.successResultOf(d)
+        content = self.testcase.successResultOf(response.content())
+        return response.code, (json.loads(content) if content else None)
+
+    def ok(self, method, path, body=None, user=WRITER):
+        """A request that must succeed; its decoded body."""
+        code, result = self.request(method, path, body, user)
+        self.testcase.assertEqual(code, 200, result)
+        return result
+
+    def job(self, job_id):
+        return self.ok("GET", "/2/jobs/%d" % job_id)
+
+    def run_job(self, method, path, body=None, user=WRITER):
+        """Submit a job through the API and return the finished job object."""
+        job_id = self.ok(method, path, body, user)
+        self.testcase.assertIsInstance(job_id, int)
+        self.clock.advance(0)
+        return self.job(job_id)
+
+    def assert_job_error(self, job, classification, message_part=None):
+        """A job that failed with an OpPrereqError of C{classification}."""
+        self.testcase.assertEqual(job["status"], "error", job)
+        error_class, args = job["opresult"][0]
+        self.testcase.assertEqual(error_class, "OpPrereqError")
+        self.testcase.assertEqual(args[1], classification)
+        if message_part is not None:
+            self.testcase.assertIn(message_part, args[0])

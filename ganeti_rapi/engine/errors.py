@@ -6,6 +6,8 @@ C{["OpPrereqError", ["Group 'x' not known", "unknown_entity"]]}: clients
 match on the class name and on the classification, so both are Ganeti's.
 """
 
+from ganeti_rapi.interfaces import InvalidRequest
+
 #: Classifications of prerequisite errors (second element of the args).
 ECODE_RESOLVER = "resolver_error"
 ECODE_NORES = "insufficient_resources"
@@ -102,7 +104,7 @@ class ProgrammerError(GanetiError):
     """A bug: something that must not happen did."""
 
 
-class OpcodeValidationError(ValueError):
+class OpcodeValidationError(InvalidRequest, ValueError):
     """The parameters given for an opcode are wrong (a 400 at the API).
 
     Raised when a job is submitted, before anything is queued.

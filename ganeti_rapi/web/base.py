@@ -27,7 +27,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from ganeti_rapi import constants, errors, jsonutil
+from ganeti_rapi import constants, errors, interfaces, jsonutil
 
 #: The methods a RAPI resource may implement.
 METHODS = ("GET", "PUT", "POST", "DELETE")
@@ -222,6 +222,8 @@ class ApiResource(resource.Resource):
             result = self._dispatch(request)
         except errors.HTTPError as e:
             return render_error(request, e)
+        except interfaces.ClusterRequestError as e:
+            return render_error(request, http_error_for(e))
         except Exception:
             log.failure("Unhandled error in {path}", path=request.path)
             return render_error(request, errors.InternalServerError())
@@ -268,6 +270,8 @@ class ApiResource(resource.Resource):
                 return None
             if failure.check(errors.HTTPError):
                 body = render_error(request, failure.value)
+            elif failure.check(interfaces.ClusterRequestError):
+                body = render_error(request, http_error_for(failure.value))
             else:
                 log.failure("Unhandled error in {path}", failure, path=request.path)
                 body = render_error(request, errors.InternalServerError())
@@ -291,6 +295,22 @@ class NotFoundResource(ApiResource):
             raise errors.NotFound()
         except errors.HTTPError as e:
             return render_error(request, e)
+
+
+_CLUSTER_ERRORS = [
+    (interfaces.InvalidRequest, errors.BadRequest),
+    (interfaces.ForbiddenParameter, errors.Forbidden),
+    (interfaces.EntityNotFound, errors.NotFound),
+    (interfaces.ClusterUnavailable, errors.ServiceUnavailable),
+]
+
+
+def http_error_for(exc):
+    """The HTTP error for a failure reported by the cluster."""
+    for cluster_error, http_error in _CLUSTER_ERRORS:
+        if isinstance(exc, cluster_error):
+            return http_error(str(exc) or None)
+    return errors.InternalServerError(str(exc) or None)
 
 
 def render_error(request, error):

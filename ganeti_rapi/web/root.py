@@ -6,6 +6,7 @@ resources under C{/2} from its own module.
 """
 
 from ganeti_rapi import constants
+from ganeti_rapi.web import cluster, groups, jobs, query, tags
 from ganeti_rapi.web.base import ApiResource
 
 
@@ -60,4 +61,11 @@ def build_root(context):
     v2 = VersionTwoResource(context)
     root.putChild(b"2", v2)
     v2.putChild(b"features", FeaturesResource(context))
+    v2.putChild(b"info", cluster.InfoResource(context))
+    v2.putChild(b"tags", tags.TagsResource(context, "cluster"))
+    v2.putChild(b"redistribute-config", cluster.RedistributeConfigResource(context))
+    v2.putChild(b"modify", cluster.ModifyClusterResource(context))
+    v2.putChild(b"jobs", jobs.JobsResource(context))
+    v2.putChild(b"groups", groups.GroupsResource(context))
+    v2.putChild(b"query", query.QueryRootResource(context))
     return root

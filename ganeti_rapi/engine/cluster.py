@@ -1,0 +1,190 @@
+# -*- test-case-name: tests.test_web_cluster -*-
+"""The built-in cluster: L{ICluster} on top of the engine's parts.
+
+This is the one object the web layer talks to.  It reads through the query
+layer, builds opcodes (validated before anything is queued) and hands them
+to the job processor, and turns engine failures into the few exceptions of
+L{ganeti_rapi.interfaces}.
+"""
+
+import platform
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from ganeti_rapi.engine import opcodes, units
+from ganeti_rapi.engine.errors import JobQueueError, OpPrereqError
+from ganeti_rapi.engine.queryfields import JOB_FIELDS, RESOURCES, QueryContext
+from ganeti_rapi.engine.units.tags import find_taggable
+from ganeti_rapi.interfaces import (
+    ClusterUnavailable,
+    EntityNotFound,
+    ICluster,
+    InvalidRequest,
+)
+
+#: The Ganeti release whose RAPI this server implements.  Clients compare
+#: C{software_version} with Ganeti releases to decide what to send.
+GANETI_API_VERSION = "3.1.0"
+CONFIG_VERSION = 3010000
+OS_API_VERSION = 20
+EXPORT_VERSION = 0
+
+#: Optional RAPI features, and the opcode whose unit makes each real.
+FEATURE_OPCODES = {
+    "instance-create-reqv1": "OP_INSTANCE_CREATE",
+    "instance-reinstall-reqv1": "OP_INSTANCE_REINSTALL",
+    "node-migrate-reqv1": "OP_NODE_MIGRATE",
+    "node-evac-res1": "OP_NODE_EVACUATE",
+}
+
+_JOB_FIELD_NAMES = frozenset(f.name for f in JOB_FIELDS)
+
+
+class EngineEnvironment:
+    """What logical units reach: configuration, clock, and node RPC."""
+
+    def __init__(self, config, clock, node_rpc=None):
+        self.config = config
+        self.clock = clock
+        self.node_rpc = node_rpc
+
+
+@implementer(ICluster)
+class EngineCluster:
+    """The cluster as the built-in engine runs it.
+
+    @ivar config: the L{ConfigStore}.
+    @ivar queue: the L{JobQueue}.
+    @ivar processor: the L{JobProcessor}.
+    """
+
+    def __init__(self, config, queue, processor, clock):
+        self.config = config
+        self.queue = queue
+        self.processor = processor
+        self.clock = clock
+
+    # -- reading
+
+    def features(self):
+        return {
+            feature for feature, op_id in FEATURE_OPCODES.items() if units.supported(op_id)
+        }
+
+    def info(self):
+        cluster = self.config.cluster
+        master = self.config.node(cluster.master_node)
+        info = {
+            "software_version": GANETI_API_VERSION,
+            "protocol_version": CONFIG_VERSION,
+            "config_version": CONFIG_VERSION,
+            "os_api_version": OS_API_VERSION,
+            "export_version": EXPORT_VERSION,
+            "vcs_version": "ganeti-rapi %s" % _version(),
+            "architecture": [platform.architecture()[0], platform.machine()],
+            "name": cluster.cluster_name,
+            "master": master.name if master is not None else None,
+            "default_hypervisor": cluster.default_hypervisor,
+            "enabled_hypervisors": list(cluster.enabled_hypervisors),
+            "hvparams": {
+                hv: dict(cluster.hvparams.get(hv, {})) for hv in cluster.enabled_hypervisors
+            },
+            "os_hvp": cluster.os_hvp,
+            "beparams": cluster.beparams,
+            "osparams": cluster.osparams,
+            "ipolicy": cluster.ipolicy,
+            "nicparams": cluster.nicparams,
+            "ndparams": cluster.ndparams,
+            "diskparams": cluster.diskparams,
+            "primary_ip_version": 6 if cluster.primary_ip_family == 10 else 4,
+            "tags": sorted(cluster.tags),
+        }
+        for key in (
+            "candidate_pool_size", "max_running_jobs", "max_tracked_jobs", "mac_prefix",
+            "master_netdev", "master_netmask", "use_external_mip_script",
+            "volume_group_name", "drbd_usermode_helper", "file_storage_dir",
+            "shared_file_storage_dir", "gluster_storage_dir", "maintain_node_health",
+            "ctime", "mtime", "uuid", "uid_pool", "default_iallocator",
+            "default_iallocator_params", "reserved_lvs", "prealloc_wipe_disks",
+            "hidden_os", "blacklisted_os", "enabled_disk_templates", "install_image",
+            "instance_communication_network", "zeroing_image", "compression_tools",
+            "enabled_user_shutdown", "enabled_data_collectors",
+            "data_collector_interval", "modify_ssh_setup", "ssh_key_type",
+            "ssh_key_bits",
+        ):
+            info[key] = getattr(cluster, key)
+        info["vg_name"] = info["volume_group_name"]
+        info["drbd_helper"] = info["drbd_usermode_helper"]
+        return info
+
+    def _resource(self, name):
+        resource = RESOURCES.get(name)
+        if resource is None:
+            raise EntityNotFound("Resource '%s' cannot be queried" % (name,))
+        return resource
+
+    def _context(self):
+        return QueryContext(self.config, self.queue)
+
+    def query(self, resource, fields, names=None, qfilter=None):
+        return self._resource(resource).rows(self._context(), fields, names, qfilter)
+
+    def query_cells(self, resource, fields, qfilter=None):
+        return self._resource(resource).cells(self._context(), fields, qfilter)
+
+    def query_fields(self, resource, fields=None):
+        return self._resource(resource).field_descriptions(fields)
+
+    def list_names(self, resource):
+        res = self._resource(resource)
+        return [name for name, _ in res.items(self._context())]
+
+    def get_tags(self, kind, name=None):
+        try:
+            obj = find_taggable(self.config, kind, name)
+        except OpPrereqError as e:
+            raise EntityNotFound(e.args[0])
+        return sorted(obj.tags)
+
+    # -- jobs
+
+    def submit(self, specs):
+        ops = [opcodes.make_opcode(op_id, params, static) for op_id, params, static in specs]
+        d = self.processor.submit(ops)
+        d.addErrback(self._queue_refused)
+        return d
+
+    @staticmethod
+    def _queue_refused(failure):
+        failure.trap(JobQueueError)
+        raise ClusterUnavailable(str(failure.value.args[0]) if failure.value.args else "")
+
+    def job(self, job_id, fields):
+        self._check_job_fields(fields)
+        d = self.queue.get(job_id)
+        d.addCallback(
+            lambda job: None if job is None else {f: job.field(f) for f in fields}
+        )
+        return d
+
+    def wait_for_job_change(self, job_id, fields, previous_job_info, previous_log_serial):
+        self._check_job_fields(fields)
+        return self.queue.wait_for_change(
+            job_id, fields, previous_job_info, previous_log_serial
+        )
+
+    def cancel_job(self, job_id):
+        return defer.maybeDeferred(self.processor.cancel, job_id)
+
+    @staticmethod
+    def _check_job_fields(fields):
+        unknown = [f for f in fields if f not in _JOB_FIELD_NAMES]
+        if unknown:
+            raise InvalidRequest("Unknown job fields: %s" % ", ".join(unknown))
+
+
+def _version():
+    import ganeti_rapi
+
+    return ganeti_rapi.__version__

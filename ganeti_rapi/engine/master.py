@@ -1,0 +1,100 @@
+# -*- test-case-name: tests.test_web_cluster -*-
+"""Assembling the master's engine from a data directory.
+
+L{open_engine} loads (or, on the very first start, creates) the
+configuration, opens the job queue with its crash recovery, and wires the
+lock manager, the job processor and the cluster object together.  The
+daemon's tap adds the services it returns to its service tree; tests call
+it with a C{Clock} and a synchronous thread runner.
+"""
+
+import os
+import socket
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from ganeti_rapi.engine import opcodes, units
+from ganeti_rapi.engine.cluster import EngineCluster, EngineEnvironment
+from ganeti_rapi.engine.config import ConfigMissing, ConfigStore
+from ganeti_rapi.engine.locks import LockManager
+from ganeti_rapi.engine.processor import JobProcessor
+from ganeti_rapi.engine.queue import ArchiverService, JobQueue
+
+log = Logger()
+
+CONFIG_FILE = "config.data"
+QUEUE_DIR = "queue"
+FILE_STORAGE_DIR = "file-storage"
+
+
+class Engine:
+    """The parts of a running engine.
+
+    @ivar cluster: the L{EngineCluster} the web layer uses.
+    @ivar service: a C{MultiService} running the processor and archiver.
+    """
+
+    def __init__(self, config, queue, locks, processor, cluster, service):
+        self.config = config
+        self.queue = queue
+        self.locks = locks
+        self.processor = processor
+        self.cluster = cluster
+        self.service = service
+
+
+def default_names():
+    """The cluster and node names of the embedded default, from the host."""
+    node = socket.gethostname() or "localhost"
+    cluster = socket.getfqdn() or node
+    return cluster, node
+
+
+def load_or_create_config(data_dir, clock, run_in_thread=None, node_cert_digest=None):
+    """The configuration of C{data_dir}; a single-node cluster if there is none.
+
+    A corrupt or unreadable file stops here with L{ConfigCorrupt}; it is
+    never replaced.
+    """
+    store = ConfigStore(os.path.join(data_dir, CONFIG_FILE), clock, run_in_thread)
+    try:
+        store.load()
+    except ConfigMissing:
+        cluster_name, node_name = default_names()
+        store.create_default(
+            cluster_name=cluster_name,
+            node_name=node_name,
+            node_ip="127.0.0.1",
+            rpc_port=1811,
+            node_cert_digest=node_cert_digest,
+            file_storage_dir=os.path.join(data_dir, FILE_STORAGE_DIR),
+        )
+        log.info(
+            "Created a single-node cluster {cluster} in {path}",
+            cluster=cluster_name,
+            path=store.path,
+        )
+    return store
+
+
+def open_engine(data_dir, clock, run_in_thread=None, max_running=20, node_rpc=None):
+    """Load everything from C{data_dir} and wire the engine; see the module."""
+    config = load_or_create_config(data_dir, clock, run_in_thread)
+    queue = JobQueue(
+        os.path.join(data_dir, QUEUE_DIR),
+        clock,
+        run_in_thread=run_in_thread,
+        summarize=opcodes.summarize,
+    )
+    queue.open()
+    locks = LockManager()
+    environment = EngineEnvironment(config, clock, node_rpc)
+    processor = JobProcessor(
+        queue, locks, units.unit_factory, environment, clock, max_running=max_running
+    )
+    cluster = EngineCluster(config, queue, processor, clock)
+    top = service.MultiService()
+    processor.setServiceParent(top)
+    ArchiverService(queue, clock).setServiceParent(top)
+    return Engine(config, queue, locks, processor, cluster, top)

@@ -1,0 +1,271 @@
+# -*- test-case-name: tests.test_query -*-
+"""The fields of each queryable resource, named as Ganeti names them.
+
+Parameters shown "filled" (C{ndparams}, C{ipolicy}, C{diskparams},
+C{beparams}, C{hvparams}) are the cluster's defaults overlaid with the
+group's and the object's own; the C{custom_*} fields show only the object's
+own values.
+"""
+
+from ganeti_rapi.engine.query import (
+    QFT_BOOL,
+    QFT_NUMBER,
+    QFT_OTHER,
+    QFT_TEXT,
+    QFT_TIMESTAMP,
+    QFT_UNIT,
+    RS_OFFLINE,
+    RS_UNAVAIL,
+    Field,
+    Resource,
+    Unavailable,
+)
+
+
+class QueryContext:
+    """What field getters read: the configuration, the jobs, live node data.
+
+    @ivar live_nodes: C{{node uuid: {live field: value}}} gathered from the
+        node daemons for this query, or L{None} when none was asked for.
+    """
+
+    def __init__(self, config, queue=None, live_nodes=None):
+        self.config = config
+        self.queue = queue
+        self.live_nodes = live_nodes
+
+
+def _attr(name):
+    return lambda ctx, obj: getattr(obj, name)
+
+
+def _common_fields(kind):
+    return [
+        Field("uuid", "UUID", QFT_TEXT, "%s UUID" % kind, _attr("uuid")),
+        Field("ctime", "CTime", QFT_TIMESTAMP, "Creation timestamp", _attr("ctime")),
+        Field("mtime", "MTime", QFT_TIMESTAMP, "Modification timestamp", _attr("mtime")),
+        Field("serial_no", "SerialNo", QFT_NUMBER, "%s object serial number" % kind,
+              _attr("serial_no")),
+        Field("tags", "Tags", QFT_OTHER, "Tags", lambda ctx, obj: sorted(obj.tags)),
+    ]
+
+
+def fill_dict(defaults, custom):
+    """C{defaults} overlaid with C{custom} (both may be empty)."""
+    result = dict(defaults or {})
+    result.update(custom or {})
+    return result
+
+
+def fill_nested(defaults, custom):
+    """Per-key fill for dicts of dicts (diskparams, hvparams)."""
+    result = {key: dict(value) for key, value in (defaults or {}).items()}
+    for key, value in (custom or {}).items():
+        result[key] = fill_dict(result.get(key), value)
+    return result
+
+
+# -- groups -----------------------------------------------------------------
+
+
+def _group_nodes(ctx, group):
+    return sorted(n.name for n in ctx.config.nodes_in_group(group.uuid))
+
+
+def _group_instances(ctx, group):
+    names = set()
+    for node in ctx.config.nodes_in_group(group.uuid):
+        names.update(i.name for i in ctx.config.instances_on_node(node.uuid, primary_only=True))
+    return sorted(names)
+
+
+GROUP_FIELDS = _common_fields("Group") + [
+    Field("name", "Group", QFT_TEXT, "Group name", _attr("name")),
+    Field("alloc_policy", "AllocPolicy", QFT_TEXT, "Allocation policy for group",
+          _attr("alloc_policy")),
+    Field("node_cnt", "Nodes", QFT_NUMBER, "Number of nodes",
+          lambda ctx, g: len(ctx.config.nodes_in_group(g.uuid))),
+    Field("node_list", "NodeList", QFT_OTHER, "List of nodes", _group_nodes),
+    Field("pinst_cnt", "Instances", QFT_NUMBER, "Number of primary instances",
+          lambda ctx, g: len(_group_instances(ctx, g))),
+    Field("pinst_list", "InstanceList", QFT_OTHER, "List of primary instances",
+          _group_instances),
+    Field("ipolicy", "InstancePolicy", QFT_OTHER, "Instance policy limitations (merged)",
+          lambda ctx, g: fill_dict(ctx.config.cluster.ipolicy, g.ipolicy)),
+    Field("custom_ipolicy", "CustomInstancePolicy", QFT_OTHER,
+          "Custom instance policy limitations", _attr("ipolicy")),
+    Field("ndparams", "NDParams", QFT_OTHER, "Node parameters",
+          lambda ctx, g: fill_dict(ctx.config.cluster.ndparams, g.ndparams)),
+    Field("custom_ndparams", "CustomNDParams", QFT_OTHER, "Custom node parameters",
+          _attr("ndparams")),
+    Field("diskparams", "DiskParameters", QFT_OTHER, "Disk parameters (merged)",
+          lambda ctx, g: fill_nested(ctx.config.cluster.diskparams, g.diskparams)),
+    Field("custom_diskparams", "CustomDiskParameters", QFT_OTHER,
+          "Custom disk parameters", _attr("diskparams")),
+    Field("networks", "Networks", QFT_OTHER, "Node group networks",
+          lambda ctx, g: sorted(
+              ctx.config.network(uuid).name for uuid in g.networks
+              if ctx.config.network(uuid) is not None)),
+]
+
+GROUPS = Resource(
+    "group",
+    GROUP_FIELDS,
+    lambda ctx: sorted(((g.name, g) for g in ctx.config.groups()), key=lambda p: p[0]),
+    lambda ctx, name: ctx.config.group_by_name(name),
+)
+
+
+# -- nodes ------------------------------------------------------------------
+
+
+def node_role(config, node):
+    """Ganeti's one-letter node role."""
+    if config.cluster.master_node == node.uuid:
+        return "M"
+    if node.master_candidate:
+        return "C"
+    if node.drained:
+        return "D"
+    if node.offline:
+        return "O"
+    return "R"
+
+
+def _live(name):
+    """A getter for a live field the node daemon reports."""
+
+    def getter(ctx, node):
+        if node.offline:
+            raise Unavailable(RS_OFFLINE)
+        data = (ctx.live_nodes or {}).get(node.uuid)
+        if data is None or data.get(name) is None:
+            raise Unavailable(RS_UNAVAIL)
+        return data[name]
+
+    return getter
+
+
+def _node_instances(primary):
+    def getter(ctx, node):
+        instances = ctx.config.instances_on_node(node.uuid, primary_only=primary)
+        if not primary:
+            instances = [i for i in instances if i.primary_node != node.uuid]
+        return sorted(i.name for i in instances)
+
+    return getter
+
+
+def _node_group(ctx, node):
+    group = ctx.config.group(node.group)
+    return group.name if group is not None else None
+
+
+def _node_ndparams(ctx, node):
+    group = ctx.config.group(node.group)
+    filled = fill_dict(ctx.config.cluster.ndparams, group.ndparams if group else None)
+    return fill_dict(filled, node.ndparams)
+
+
+NODE_FIELDS = _common_fields("Node") + [
+    Field("name", "Node", QFT_TEXT, "Node name", _attr("name")),
+    Field("pip", "PrimaryIP", QFT_TEXT, "Primary IP address", _attr("primary_ip")),
+    Field("sip", "SecondaryIP", QFT_TEXT, "Secondary IP address", _attr("secondary_ip")),
+    Field("offline", "Offline", QFT_BOOL, "Whether node is marked offline", _attr("offline")),
+    Field("drained", "Drained", QFT_BOOL, "Whether node is drained", _attr("drained")),
+    Field("master_candidate", "MasterC", QFT_BOOL,
+          "Whether node is a master candidate", _attr("master_candidate")),
+    Field("master_capable", "MasterCapable", QFT_BOOL,
+          "Whether node can become a master candidate", _attr("master_capable")),
+    Field("vm_capable", "VMCapable", QFT_BOOL,
+          "Whether node can host instances", _attr("vm_capable")),
+    Field("powered", "Powered", QFT_BOOL, "Whether node is thought to be powered on",
+          _attr("powered")),
+    Field("master", "IsMaster", QFT_BOOL, "Whether node is master",
+          lambda ctx, n: ctx.config.cluster.master_node == n.uuid),
+    Field("role", "Role", QFT_TEXT, "Node role (M, C, D, O or R)",
+          lambda ctx, n: node_role(ctx.config, n)),
+    Field("group", "Group", QFT_TEXT, "Node group", _node_group),
+    Field("group.uuid", "GroupUUID", QFT_TEXT, "UUID of node group", _attr("group")),
+    Field("ndparams", "NodeParameters", QFT_OTHER, "Merged node parameters",
+          _node_ndparams),
+    Field("custom_ndparams", "CustomNodeParameters", QFT_OTHER, "Custom node parameters",
+          _attr("ndparams")),
+    Field("pinst_list", "PriInstances", QFT_OTHER,
+          "List of instances with this node as primary", _node_instances(True)),
+    Field("sinst_list", "SecInstances", QFT_OTHER,
+          "List of instances with this node as secondary", _node_instances(False)),
+    Field("pinst_cnt", "NPrimaries", QFT_NUMBER,
+          "Number of instances with this node as primary",
+          lambda ctx, n: len(_node_instances(True)(ctx, n))),
+    Field("sinst_cnt", "NSecondaries", QFT_NUMBER,
+          "Number of instances with this node as secondary",
+          lambda ctx, n: len(_node_instances(False)(ctx, n))),
+    Field("mtotal", "MTotal", QFT_UNIT, "Total amount of memory of physical machine",
+          _live("mtotal")),
+    Field("mnode", "MNode", QFT_UNIT, "Amount of memory used by node", _live("mnode")),
+    Field("mfree", "MFree", QFT_UNIT, "Memory available for instance allocations",
+          _live("mfree")),
+    Field("dtotal", "DTotal", QFT_UNIT, "Total disk space in storage", _live("dtotal")),
+    Field("dfree", "DFree", QFT_UNIT, "Available disk space in storage", _live("dfree")),
+    Field("sptotal", "SpindleTotal", QFT_NUMBER, "Total spindles", _live("sptotal")),
+    Field("spfree", "SpindleFree", QFT_NUMBER, "Available spindles", _live("spfree")),
+    Field("ctotal", "CTotal", QFT_NUMBER, "Number of logical processors",
+          _live("ctotal")),
+    Field("cnos", "CNOs", QFT_NUMBER, "Number of logical processors used by the node OS",
+          _live("cnos")),
+    Field("cnodes", "CNodes", QFT_NUMBER, "Number of NUMA domains", _live("cnodes")),
+    Field("csockets", "CSockets", QFT_NUMBER, "Number of physical CPU sockets",
+          _live("csockets")),
+    Field("bootid", "BootID", QFT_TEXT, "Random UUID renewed for each system reboot",
+          _live("bootid")),
+]
+
+NODES = Resource(
+    "node",
+    NODE_FIELDS,
+    lambda ctx: sorted(((n.name, n) for n in ctx.config.nodes()), key=lambda p: p[0]),
+    lambda ctx, name: ctx.config.node_by_name(name),
+)
+
+
+# -- jobs -------------------------------------------------------------------
+
+JOB_FIELD_DOCS = [
+    ("id", "ID", QFT_NUMBER, "Job ID"),
+    ("status", "Status", QFT_TEXT, "Job status"),
+    ("priority", "Priority", QFT_NUMBER, "Current job priority"),
+    ("archived", "Archived", QFT_BOOL, "Whether job is archived"),
+    ("ops", "OpCodes", QFT_OTHER, "List of all opcodes"),
+    ("opresult", "OpCode_result", QFT_OTHER, "List of opcodes results"),
+    ("opstatus", "OpCode_status", QFT_OTHER, "List of opcodes status"),
+    ("oplog", "OpCode_log", QFT_OTHER, "List of opcode output logs"),
+    ("opstart", "OpCode_start", QFT_OTHER, "List of opcode start timestamps"),
+    ("opexec", "OpCode_exec", QFT_OTHER, "List of opcode execution start timestamps"),
+    ("opend", "OpCode_end", QFT_OTHER, "List of opcode end timestamps"),
+    ("oppriority", "OpCode_prio", QFT_OTHER, "List of opcode priorities"),
+    ("summary", "Summary", QFT_OTHER, "List of per-opcode summaries"),
+    ("received_ts", "Received", QFT_OTHER, "Timestamp of when job was received"),
+    ("start_ts", "Start", QFT_OTHER, "Timestamp of job start"),
+    ("end_ts", "End", QFT_OTHER, "Timestamp of job end"),
+]
+
+
+def _job_field(name):
+    return lambda ctx, job: job.field(name)
+
+
+JOB_FIELDS = [
+    Field(name, title, kind, doc, _job_field(name))
+    for name, title, kind, doc in JOB_FIELD_DOCS
+]
+
+JOBS = Resource(
+    "job",
+    JOB_FIELDS,
+    lambda ctx: [(job.id, job) for job in ctx.queue.live_jobs()],
+    lambda ctx, job_id: ctx.queue.get_live(job_id),
+)
+
+
+RESOURCES = {r.name: r for r in (GROUPS, NODES, JOBS)}

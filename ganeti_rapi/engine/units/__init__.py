@@ -1,0 +1,35 @@
+"""Logical units, one per opcode; L{unit_factory} picks the unit for an opcode."""
+
+from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
+from ganeti_rapi.engine.units import cluster, groups, tags
+
+#: OP_ID -> unit class, for every opcode this engine can carry out.
+UNITS = {
+    "OP_TAGS_SET": tags.TagsSet,
+    "OP_TAGS_DEL": tags.TagsDel,
+    "OP_GROUP_ADD": groups.GroupAdd,
+    "OP_GROUP_REMOVE": groups.GroupRemove,
+    "OP_GROUP_RENAME": groups.GroupRename,
+    "OP_GROUP_SET_PARAMS": groups.GroupSetParams,
+    "OP_GROUP_ASSIGN_NODES": groups.GroupAssignNodes,
+    "OP_CLUSTER_REDIST_CONF": cluster.ClusterRedistConf,
+    "OP_CLUSTER_SET_PARAMS": cluster.ClusterSetParams,
+}
+
+
+def unit_factory(op, env):
+    """The logical unit carrying out C{op}.
+
+    @raise OpPrereqError: no unit implements the opcode.
+    """
+    unit = UNITS.get(op["OP_ID"])
+    if unit is None:
+        raise OpPrereqError(
+            "Opcode %s is not supported by this cluster yet" % op["OP_ID"], ECODE_INVAL
+        )
+    return unit(op, env)
+
+
+def supported(op_id):
+    """Whether this engine can carry out C{op_id}."""
+    return op_id in UNITS
