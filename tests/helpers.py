@@ -295,3 +295,38 @@ class EngineFixture:
         self.testcase.assertEqual(args[1], classification)
         if message_part is not None:
             self.testcase.assertIn(message_part, args[0])
+
+
+def https_client(pem, persistent=False):
+    """A treq client trusting exactly the certificate C{pem}, host name checked."""
+    import treq
+    from twisted.internet import ssl
+    from twisted.web.client import Agent, HTTPConnectionPool
+    from twisted.web.iweb import IPolicyForHTTPS
+    from zope.interface import implementer
+
+    @implementer(IPolicyForHTTPS)
+    class TrustOne:
+        def __init__(self):
+            self.root = ssl.Certificate.loadPEM(pem)
+
+        def creatorForNetloc(self, hostname, port):
+            return ssl.optionsForClientTLS(hostname.decode("ascii"), trustRoot=self.root)
+
+    pool = HTTPConnectionPool(reactor, persistent=persistent)
+    return treq.client.HTTPClient(Agent(reactor, contextFactory=TrustOne(), pool=pool))
+
+
+def daemon_pem(data_dir):
+    """The RAPI certificate a daemon generated in C{data_dir}."""
+    with open(os.path.join(data_dir, "rapi.pem"), "rb") as f:
+        return f.read()
+
+
+def write_users(data_dir, text=TEST_USERS):
+    """Write the users file of C{data_dir} before a daemon starts."""
+    path = os.path.join(data_dir, "rapi", "users")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path

@@ -10,12 +10,10 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
-from twisted.web.iweb import IPolicyForHTTPS
-from zope.interface import implementer
 
 from ganeti_rapi import certs, constants, endpoints, paths, tap
 from ganeti_rapi.listening import ListeningService
-from tests.helpers import keypair, start_twistd, write_keypair
+from tests.helpers import https_client, keypair, start_twistd, write_keypair
 
 
 def parse(*argv):
@@ -120,17 +118,6 @@ class _Probe(protocol.Protocol):
         self.closed.callback(self.data)
 
 
-@implementer(IPolicyForHTTPS)
-class _TrustPolicy:
-    """Trust exactly one certificate, checking the host name against it."""
-
-    def __init__(self, pem):
-        self.root = ssl.Certificate.loadPEM(pem)
-
-    def creatorForNetloc(self, hostname, port):
-        return ssl.optionsForClientTLS(hostname.decode("ascii"), trustRoot=self.root)
-
-
 class ListeningTests(TestCase):
     """Real sockets on 127.0.0.1: TLS really is on by default."""
 
@@ -146,12 +133,10 @@ class ListeningTests(TestCase):
         self.port = listener.port.getHost().port
 
     def client(self, pem=None):
-        pool = HTTPConnectionPool(reactor, persistent=False)
         if pem is None:
-            agent = Agent(reactor, pool=pool)
-        else:
-            agent = Agent(reactor, contextFactory=_TrustPolicy(pem), pool=pool)
-        return treq.client.HTTPClient(agent)
+            pool = HTTPConnectionPool(reactor, persistent=False)
+            return treq.client.HTTPClient(Agent(reactor, pool=pool))
+        return https_client(pem)
 
     @defer.inlineCallbacks
     def test_tls_by_default(self):
@@ -231,10 +216,7 @@ class TwistdTests(TestCase):
         self.assertTrue(daemon.url.startswith("https://127.0.0.1:"))
         with open(os.path.join(data_dir, "rapi.pem"), "rb") as f:
             pem = f.read()
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        client = treq.client.HTTPClient(
-            Agent(reactor, contextFactory=_TrustPolicy(pem), pool=pool)
-        )
+        client = https_client(pem)
         url = "https://localhost:%d" % daemon.port
         response = yield client.get(url + "/version")
         self.assertEqual((yield response.json()), 2)

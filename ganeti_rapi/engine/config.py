@@ -375,11 +375,6 @@ class ConfigStore:
         data = self.serialize()
         fileutil.atomic_write(self._path, data, CONFIG_FILE_MODE)
         self._durable_serial_no = self._serial_no
-        _log.info(
-            "Created a single-node cluster {cluster} in {path}",
-            cluster=cluster_name,
-            path=self._path,
-        )
 
     # -- The document --------------------------------------------------------
 
