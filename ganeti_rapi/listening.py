@@ -33,15 +33,17 @@ class ListeningService(service.Service):
     @ivar daemon: the daemon's name, used in the "serving on" line.
     @ivar scheme: C{https} or C{http}, for that line.
     @ivar port: the C{IListeningPort} once listening.
+    @ivar on_listen: called with the C{IListeningPort} once listening.
     """
 
     log = Logger()
 
-    def __init__(self, daemon, endpoint, factory, scheme):
+    def __init__(self, daemon, endpoint, factory, scheme, on_listen=None):
         self.daemon = daemon
         self.endpoint = endpoint
         self.factory = factory
         self.scheme = scheme
+        self.on_listen = on_listen
         self.port = None
         self._listening = None
 
@@ -66,6 +68,8 @@ class ListeningService(service.Service):
             daemon=self.daemon,
             url=describe(port.getHost(), self.scheme),
         )
+        if self.on_listen is not None:
+            self.on_listen(port)
         return port
 
     def _failed(self, failure):

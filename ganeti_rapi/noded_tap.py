@@ -15,6 +15,7 @@ from twisted.python import usage
 
 from ganeti_rapi import certs, constants, paths
 from ganeti_rapi.listening import ListeningService
+from ganeti_rapi.noded import osapi
 from ganeti_rapi.noded.procedures import NodeProcedures
 from ganeti_rapi.rpc import server as rpc_server
 from ganeti_rapi.rpc import tls as rpc_tls
@@ -51,6 +52,27 @@ class Options(usage.Options):
             "[default: /var/lib/ganeti-rapi for root, "
             "$XDG_DATA_HOME/ganeti-rapi otherwise].",
         ],
+        [
+            "file-storage-dir",
+            None,
+            None,
+            "Directory of the file storage type [default: <data-dir>/file-storage].",
+        ],
+        [
+            "os-search-path",
+            None,
+            None,
+            "Colon-separated directories searched for OS definitions, first "
+            "match wins [default: /srv/ganeti/os:/usr/share/ganeti/os:"
+            "/usr/local/lib/ganeti/os:<data-dir>/os:<bundled OS directory>].",
+        ],
+        [
+            "os-script-timeout",
+            None,
+            osapi.DEFAULT_SCRIPT_TIMEOUT,
+            "Seconds an OS script may run before it is killed.",
+            float,
+        ],
     ]
 
     def __init__(self):
@@ -71,6 +93,13 @@ class Options(usage.Options):
     def postOptions(self):
         if self["data-dir"] is None:
             self["data-dir"] = paths.default_data_dir()
+        if self["os-search-path"] is not None:
+            directories = [p for p in self["os-search-path"].split(":") if p]
+            if not directories:
+                raise usage.UsageError("--os-search-path: no directory given")
+            self["os-search-path"] = directories
+        if self["os-script-timeout"] <= 0:
+            raise usage.UsageError("--os-script-timeout must be positive")
         if not 0 <= self["port"] <= 65535:
             raise usage.UsageError(f"--port {self['port']}: not a TCP port")
         if not self["listen"]:
@@ -100,20 +129,28 @@ def load_cluster_keypair(data_dir):
         ) from None
 
 
-def build_service(reactor, descriptions, data_dir, keypair):
+def build_service(reactor, descriptions, data_dir, keypair, on_listen=None,
+                  procedures=None):
     """The node daemon's services: node RPC on each endpoint description.
 
     @param data_dir: a L{paths.DataDir}.
     @param keypair: the cluster L{certs.KeyPair}; the only client
         certificate accepted is this one.
+    @param on_listen: called with each C{IListeningPort} once bound.
+    @param procedures: the L{NodeProcedures} to serve (default ones over
+        C{data_dir} if L{None}).
     """
-    site = rpc_server.make_site(NodeProcedures(data_dir))
+    if procedures is None:
+        procedures = NodeProcedures(data_dir, reactor=reactor)
+    site = rpc_server.make_site(procedures)
     creator = rpc_tls.server_creator(keypair, {keypair.digest()})
     factory = rpc_server.make_tls_site_factory(site, creator, clock=reactor)
     top = service.MultiService()
     for description in descriptions:
         endpoint = serverFromString(reactor, description)
-        ListeningService(DAEMON_NAME, endpoint, factory, "https").setServiceParent(top)
+        ListeningService(
+            DAEMON_NAME, endpoint, factory, "https", on_listen=on_listen
+        ).setServiceParent(top)
     return top
 
 
@@ -123,4 +160,13 @@ def makeService(options):
 
     data_dir = paths.DataDir(options["data-dir"])
     keypair = load_cluster_keypair(data_dir)
-    return build_service(reactor, options["listen"], data_dir, keypair)
+    procedures = NodeProcedures(
+        data_dir,
+        reactor=reactor,
+        file_storage_dir=options["file-storage-dir"],
+        os_search_path=options["os-search-path"],
+        os_script_timeout=options["os-script-timeout"],
+    )
+    return build_service(
+        reactor, options["listen"], data_dir, keypair, procedures=procedures
+    )

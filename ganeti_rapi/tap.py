@@ -15,10 +15,11 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 import ganeti_rapi
-from ganeti_rapi import auth, certs, constants, paths
+from ganeti_rapi import auth, certs, constants, noded_tap, paths
 from ganeti_rapi.engine.master import open_engine
 from ganeti_rapi.endpoints import is_tls, quote, server_endpoint
 from ganeti_rapi.listening import ListeningService
+from ganeti_rapi.rpc.client import NodeRpcClient
 from ganeti_rapi.web.base import ApiContext, Gate
 from ganeti_rapi.web.root import build_root
 from ganeti_rapi.web.site import RapiSite
@@ -44,6 +45,12 @@ class Options(usage.Options):
             "Require valid credentials for every request, reads included.",
         ],
         ["no-access-log", None, "Do not log every request."],
+        [
+            "no-local-node",
+            None,
+            "Do not run this node's node daemon inside the master process"
+            " (a separate ganeti-noded serves it).",
+        ],
     ]
 
     optParameters = [
@@ -54,6 +61,13 @@ class Options(usage.Options):
         ["ssl-chain", None, None, "Intermediate certificates sent after ours (PEM)."],
         ["data-dir", None, None, "Data directory (created on first start)."],
         ["users-file", None, None, "Users file; default <data-dir>/rapi/users."],
+        [
+            "node-port",
+            None,
+            constants.DEFAULT_NODED_PORT,
+            "Port of the node daemon run inside the master process (on 127.0.0.1).",
+            int,
+        ],
         [
             "idle-timeout",
             None,
@@ -124,6 +138,32 @@ def prepare_data_dir(options):
     return data_dir
 
 
+def cluster_keypair(data_dir):
+    """The cluster certificate of C{data_dir}, made on the first start."""
+    pair, created = certs.ensure(data_dir.cluster_cert, "ganeti-rapi cluster")
+    if created:
+        log.info("Generated the cluster certificate {path}", path=data_dir.cluster_cert)
+    return pair
+
+
+def add_local_node(top, reactor, engine, data_dir, keypair, port):
+    """Run this node's daemon in-process, reached through the real RPC path.
+
+    The master node's address becomes 127.0.0.1 and the port the daemon
+    really bound (which differs from the configured one with port 0).
+    """
+    master_uuid = engine.config.cluster.master_node
+
+    def bound(listening_port):
+        engine.nodes.overrides[master_uuid] = ("127.0.0.1", listening_port.getHost().port)
+
+    noded = noded_tap.build_service(
+        reactor, ["tcp:%d:interface=127.0.0.1" % port], data_dir, keypair,
+        on_listen=bound,
+    )
+    noded.setServiceParent(top)
+
+
 def makeService(options, reactor=None):
     """The RAPI daemon as a C{MultiService}."""
     if reactor is None:
@@ -134,7 +174,14 @@ def makeService(options, reactor=None):
     users = auth.UsersFile(options["users-file"], clock=reactor)
     users.setServiceParent(top)
 
-    engine = open_engine(data_dir.path, clock=reactor)
+    keypair = cluster_keypair(data_dir)
+    rpc_client = NodeRpcClient(reactor, keypair)
+    engine = open_engine(
+        data_dir.path, clock=reactor, rpc_client=rpc_client,
+        node_cert_digest=keypair.digest(),
+    )
+    if not options["no-local-node"]:
+        add_local_node(top, reactor, engine, data_dir, keypair, options["node-port"])
     engine.service.setServiceParent(top)
 
     gate = Gate(users, require_authentication=options["require-authentication"])

@@ -16,8 +16,8 @@ from ganeti_rapi import certs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-#: What a daemon logs once it listens; group 1 is the URL.
-READY_LINE = re.compile(rb"(ganeti-rapi|ganeti-noded) serving on (\S+)")
+#: What a daemon logs once it listens; group 2 is the URL.
+READY_LINE = rb"(%s) serving on (\S+)"
 
 _keypairs = {}
 
@@ -50,7 +50,8 @@ def subprocess_env(extra=None):
 
 
 class _DaemonProtocol(protocol.ProcessProtocol):
-    def __init__(self):
+    def __init__(self, daemon):
+        self.ready_line = re.compile(READY_LINE % re.escape(daemon.encode("ascii")))
         self.output = bytearray()
         self.ready = defer.Deferred()
         self.ended = defer.Deferred()
@@ -59,7 +60,7 @@ class _DaemonProtocol(protocol.ProcessProtocol):
     def outReceived(self, data):
         self.output += data
         if self.url is None:
-            match = READY_LINE.search(self.output)
+            match = self.ready_line.search(self.output)
             if match:
                 self.url = match.group(2).decode("ascii")
                 self.ready.callback(self.url)
@@ -103,7 +104,7 @@ class TwistdProcess:
 
     def start(self, timeout=60):
         """Spawn the daemon; fires with C{self} once it serves."""
-        self.proto = _DaemonProtocol()
+        self.proto = _DaemonProtocol(self.plugin)
         argv = [
             sys.executable,
             "-c",

@@ -18,7 +18,7 @@ class CrashTests(TestCase):
     def start(self):
         daemon = yield start_twistd(
             self, "ganeti-rapi",
-            ["--data-dir", self.data_dir, "-p", "0", "-b", "127.0.0.1", "--no-access-log"],
+            ["--data-dir", self.data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1", "--no-access-log"],
         )
         return daemon
 

@@ -92,11 +92,11 @@ class MakeServiceTests(SynchronousTestCase):
     def test_first_start(self):
         """makeService creates the data directory and a private certificate once."""
         data_dir = self.mktemp()
-        top = tap.makeService(parse("--data-dir", data_dir, "-p", "0"))
+        top = tap.makeService(parse("--data-dir", data_dir, "-p", "0", "--node-port", "0"))
         cert = os.path.join(data_dir, "rapi.pem")
         self.assertEqual(stat.S_IMODE(os.stat(cert).st_mode), 0o600)
         first = certs.load(cert).digest()
-        tap.makeService(parse("--data-dir", data_dir, "-p", "0"))
+        tap.makeService(parse("--data-dir", data_dir, "-p", "0", "--node-port", "0"))
         self.assertEqual(certs.load(cert).digest(), first)
         listeners = [s for s in top if isinstance(s, ListeningService)]
         self.assertEqual([(s.daemon, s.scheme) for s in listeners], [("ganeti-rapi", "https")])
@@ -125,7 +125,7 @@ class ListeningTests(TestCase):
     def start(self, *argv):
         self.data_dir = self.mktemp()
         top = tap.makeService(
-            parse("--data-dir", self.data_dir, "-p", "0", "-b", "127.0.0.1", *argv)
+            parse("--data-dir", self.data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1", *argv)
         )
         yield top.startService()
         self.addCleanup(top.stopService)
@@ -211,7 +211,7 @@ class TwistdTests(TestCase):
         """twistd runs the plugin; it answers over TLS and refuses anonymous writes."""
         data_dir = os.path.abspath(self.mktemp())
         daemon = yield start_twistd(
-            self, "ganeti-rapi", ["--data-dir", data_dir, "-p", "0", "-b", "127.0.0.1"]
+            self, "ganeti-rapi", ["--data-dir", data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1"]
         )
         self.assertTrue(daemon.url.startswith("https://127.0.0.1:"))
         with open(os.path.join(data_dir, "rapi.pem"), "rb") as f:

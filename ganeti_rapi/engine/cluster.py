@@ -14,6 +14,7 @@ from zope.interface import implementer
 
 from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.errors import JobQueueError, OpPrereqError
+from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT
 from ganeti_rapi.engine.queryfields import JOB_FIELDS, RESOURCES, QueryContext
 from ganeti_rapi.engine.units.tags import find_taggable
 from ganeti_rapi.interfaces import (
@@ -41,13 +42,23 @@ FEATURE_OPCODES = {
 _JOB_FIELD_NAMES = frozenset(f.name for f in JOB_FIELDS)
 
 
-class EngineEnvironment:
-    """What logical units reach: configuration, clock, and node RPC."""
+#: Node fields that come from the node daemons, not the configuration.
+LIVE_NODE_FIELDS = frozenset(
+    ["mtotal", "mnode", "mfree", "dtotal", "dfree", "sptotal", "spfree", "ctotal",
+     "cnos", "cnodes", "csockets", "bootid"]
+)
 
-    def __init__(self, config, clock, node_rpc=None):
+
+class EngineEnvironment:
+    """What logical units reach: configuration, clock, and the nodes.
+
+    @ivar nodes: a L{NodeRunner}, or L{None} where no node can be reached.
+    """
+
+    def __init__(self, config, clock, nodes=None):
         self.config = config
         self.clock = clock
-        self.node_rpc = node_rpc
+        self.nodes = nodes
 
 
 @implementer(ICluster)
@@ -59,11 +70,12 @@ class EngineCluster:
     @ivar processor: the L{JobProcessor}.
     """
 
-    def __init__(self, config, queue, processor, clock):
+    def __init__(self, config, queue, processor, clock, nodes=None):
         self.config = config
         self.queue = queue
         self.processor = processor
         self.clock = clock
+        self.nodes = nodes
 
     # -- reading
 
@@ -124,14 +136,41 @@ class EngineCluster:
             raise EntityNotFound("Resource '%s' cannot be queried" % (name,))
         return resource
 
-    def _context(self):
-        return QueryContext(self.config, self.queue)
+    def _context(self, live_nodes=None):
+        return QueryContext(self.config, self.queue, live_nodes)
+
+    def _with_live_data(self, resource, fields, qfilter, names, answer):
+        """Call C{answer(context)}, first asking the nodes for live data
+        when the query needs it (a Deferred then)."""
+        wanted = resource == "node" and self.nodes is not None and (
+            LIVE_NODE_FIELDS.intersection(fields) or qfilter is not None
+        )
+        if not wanted:
+            return answer(self._context())
+        if names is not None:
+            nodes = [self.config.node_by_name(n) for n in names]
+            if None in nodes:
+                return answer(self._context())  # raises the right 404
+        else:
+            nodes = self.config.nodes()
+        d = self.nodes.call_nodes(nodes, "node_info", LIVE_DATA_TIMEOUT)
+        d.addCallback(
+            lambda outcomes: answer(self._context(_live_fields(outcomes)))
+        )
+        return d
 
     def query(self, resource, fields, names=None, qfilter=None):
-        return self._resource(resource).rows(self._context(), fields, names, qfilter)
+        res = self._resource(resource)
+        return self._with_live_data(
+            resource, fields, qfilter, names,
+            lambda ctx: res.rows(ctx, fields, names, qfilter),
+        )
 
     def query_cells(self, resource, fields, qfilter=None):
-        return self._resource(resource).cells(self._context(), fields, qfilter)
+        res = self._resource(resource)
+        return self._with_live_data(
+            resource, fields, qfilter, None, lambda ctx: res.cells(ctx, fields, qfilter)
+        )
 
     def query_fields(self, resource, fields=None):
         return self._resource(resource).field_descriptions(fields)
@@ -182,6 +221,15 @@ class EngineCluster:
         unknown = [f for f in fields if f not in _JOB_FIELD_NAMES]
         if unknown:
             raise InvalidRequest("Unknown job fields: %s" % ", ".join(unknown))
+
+
+def _live_fields(outcomes):
+    """C{{node uuid: live fields}} from C{node_info} answers; failures omitted."""
+    live = {}
+    for uuid, (ok, result) in outcomes.items():
+        if ok and isinstance(result, dict):
+            live[uuid] = {k: result.get(k) for k in LIVE_NODE_FIELDS}
+    return live
 
 
 def _version():

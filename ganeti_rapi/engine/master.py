@@ -18,6 +18,7 @@ from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.cluster import EngineCluster, EngineEnvironment
 from ganeti_rapi.engine.config import ConfigMissing, ConfigStore
 from ganeti_rapi.engine.locks import LockManager
+from ganeti_rapi.engine.noderpc import NodeRunner
 from ganeti_rapi.engine.processor import JobProcessor
 from ganeti_rapi.engine.queue import ArchiverService, JobQueue
 
@@ -33,9 +34,11 @@ class Engine:
 
     @ivar cluster: the L{EngineCluster} the web layer uses.
     @ivar service: a C{MultiService} running the processor and archiver.
+    @ivar nodes: the L{NodeRunner}, if nodes can be reached.
     """
 
-    def __init__(self, config, queue, locks, processor, cluster, service):
+    def __init__(self, config, queue, locks, processor, cluster, service, nodes=None):
+        self.nodes = nodes
         self.config = config
         self.queue = queue
         self.locks = locks
@@ -78,9 +81,17 @@ def load_or_create_config(data_dir, clock, run_in_thread=None, node_cert_digest=
     return store
 
 
-def open_engine(data_dir, clock, run_in_thread=None, max_running=20, node_rpc=None):
-    """Load everything from C{data_dir} and wire the engine; see the module."""
-    config = load_or_create_config(data_dir, clock, run_in_thread)
+def open_engine(
+    data_dir, clock, run_in_thread=None, max_running=20, rpc_client=None,
+    node_cert_digest=None,
+):
+    """Load everything from C{data_dir} and wire the engine; see the module.
+
+    @param rpc_client: a L{NodeRpcClient} to reach node daemons, or L{None}
+        for an engine that reaches no node (live fields are then null).
+    """
+    config = load_or_create_config(data_dir, clock, run_in_thread, node_cert_digest)
+    nodes = NodeRunner(rpc_client, config) if rpc_client is not None else None
     queue = JobQueue(
         os.path.join(data_dir, QUEUE_DIR),
         clock,
@@ -89,12 +100,12 @@ def open_engine(data_dir, clock, run_in_thread=None, max_running=20, node_rpc=No
     )
     queue.open()
     locks = LockManager()
-    environment = EngineEnvironment(config, clock, node_rpc)
+    environment = EngineEnvironment(config, clock, nodes)
     processor = JobProcessor(
         queue, locks, units.unit_factory, environment, clock, max_running=max_running
     )
-    cluster = EngineCluster(config, queue, processor, clock)
+    cluster = EngineCluster(config, queue, processor, clock, nodes)
     top = service.MultiService()
     processor.setServiceParent(top)
     ArchiverService(queue, clock).setServiceParent(top)
-    return Engine(config, queue, locks, processor, cluster, top)
+    return Engine(config, queue, locks, processor, cluster, top, nodes)

@@ -104,6 +104,11 @@ class NodeRpcClient:
             with a L{errors.NodeRpcError} subclass (or with C{ValueError}/
             C{TypeError} for a bad procedure name or unencodable arguments).
         """
+        return self.call_within(self.timeout, host, port, procedure, **kwargs)
+
+    def call_within(self, timeout, host, port, procedure, /, **kwargs):
+        """L{call} with its own time limit (OS scripts take minutes, live
+        data must come back in seconds)."""
         if not isinstance(procedure, str) or not _PROCEDURE_NAME.fullmatch(procedure):
             return defer.fail(ValueError(f"not a procedure name: {procedure!r}"))
         try:
@@ -114,20 +119,20 @@ class NodeRpcClient:
         d = self._http.post(_url(host, port, procedure), data=body, headers=_HEADERS)
         d.addCallback(self._read_answer, host, port, procedure)
         d.addTimeout(
-            self.timeout,
+            timeout,
             self._reactor,
-            onTimeoutCancel=lambda result, timeout: self._timed_out(
-                result, host, port, procedure
+            onTimeoutCancel=lambda result, limit: self._timed_out(
+                result, host, port, procedure, limit
             ),
         )
         d.addErrback(self._translate_failure, host, port, procedure)
         return d
 
-    def _timed_out(self, result, host, port, procedure):
+    def _timed_out(self, result, host, port, procedure, limit):
         # Whatever cancelling the request gave (the Agent wraps the
         # CancelledError its own way), the call ran out of time.
         raise errors.NodeTimeout(
-            host, port, procedure, f"no answer within {self.timeout} seconds"
+            host, port, procedure, f"no answer within {limit} seconds"
         )
 
     def _read_answer(self, response, host, port, procedure):

@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.test_noded_runtime -*-
+"""How node procedures do blocking work without blocking the reactor.
+
+Everything that touches the file system (reads of C{/proc}, C{statvfs},
+writes of state files) goes through L{Runtime.in_thread}; every external
+command goes through L{Runtime.run}, which uses C{reactor.spawnProcess}
+and kills the child it started when a timeout passes or the caller
+cancels.  Tests give a L{Runtime} a synchronous C{run_in_thread} and, if
+they like, a fake reactor.
+"""
+
+from twisted.internet import defer, error, protocol
+from twisted.logger import Logger
+
+log = Logger()
+
+#: Seconds between SIGTERM and SIGKILL for a child past its timeout.
+KILL_GRACE = 5.0
+
+#: Most output kept per stream of a command whose output is collected.
+MAX_OUTPUT = 16 * 1024 * 1024
+
+
+def _default_run_in_thread(f, *args):
+    from twisted.internet import threads
+
+    return threads.deferToThread(f, *args)
+
+
+class Runtime:
+    """The reactor and thread runner that node procedures use.
+
+    @param reactor: the reactor; the global one (imported only when first
+        needed) if L{None}.
+    @param run_in_thread: C{f(*args) -> Deferred} running C{f} away from
+        the reactor thread; C{deferToThread} if L{None}.
+    """
+
+    def __init__(self, reactor=None, run_in_thread=None):
+        self._reactor = reactor
+        self._run_in_thread = run_in_thread or _default_run_in_thread
+
+    @property
+    def reactor(self):
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    def in_thread(self, f, *args):
+        """Run C{f(*args)} in a thread; a Deferred of its result."""
+        try:
+            return self._run_in_thread(f, *args)
+        except Exception:
+            return defer.fail()
+
+    def run(self, argv, env=None, path=None, timeout=60.0, child_fds=None):
+        """Run a command; a Deferred firing with a L{ProcessResult}.
+
+        It never fails for the command's own failure (look at the result);
+        it fails only if the process could not be started at all.
+
+        @param argv: the program (a path) and its arguments.
+        @param env: the complete environment of the child (nothing is
+            inherited); C{{}} if L{None}.
+        @param path: the working directory of the child.
+        @param timeout: seconds before the child is sent SIGTERM, and
+            L{KILL_GRACE} seconds later SIGKILL; the result then has
+            C{timed_out} set.
+        @param child_fds: as for C{spawnProcess}; by default stdin is a
+            pipe closed at once (the child reads end-of-file) and stdout
+            and stderr are collected.  File descriptors given here are
+            the caller's to close after this returns.
+        """
+        if child_fds is None:
+            child_fds = {0: "w", 1: "r", 2: "r"}
+        d = defer.Deferred(lambda _: proto.cancelled())
+        proto = _CollectingProtocol(
+            self.reactor, d, list(argv), timeout, close_stdin=child_fds.get(0) == "w"
+        )
+        try:
+            self.reactor.spawnProcess(
+                proto,
+                argv[0],
+                list(argv),
+                env=dict(env or {}),
+                path=path,
+                childFDs=child_fds,
+            )
+        except Exception:
+            proto.stop_timers()
+            return defer.fail()
+        return d
+
+
+class ProcessResult:
+    """How a command ended.
+
+    @ivar argv: what was run.
+    @ivar exit_code: its exit status, or L{None} if a signal ended it.
+    @ivar signal: the signal that ended it, or L{None}.
+    @ivar stdout: collected standard output (bytes; empty if not a pipe).
+    @ivar stderr: collected standard error (bytes).
+    @ivar timed_out: whether it was killed for running past its timeout.
+    """
+
+    def __init__(self, argv, exit_code, signal, stdout, stderr, timed_out):
+        self.argv = argv
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timed_out = timed_out
+
+    @property
+    def succeeded(self):
+        return self.exit_code == 0 and not self.timed_out
+
+    def describe(self, timeout=None):
+        """How it ended, in words: C{exit code 3}, C{killed by signal 9}..."""
+        if self.timed_out:
+            after = f" after {timeout:g} seconds" if timeout is not None else ""
+            return f"timed out{after} and was killed"
+        if self.exit_code is not None:
+            return f"exit code {self.exit_code}"
+        return f"killed by signal {self.signal}"
+
+    def output_text(self):
+        """Standard output and error as text, for messages."""
+        text = (bytes(self.stdout) + bytes(self.stderr)).decode("utf-8", "replace")
+        return text.strip()
+
+
+class _CollectingProtocol(protocol.ProcessProtocol):
+    def __init__(self, reactor, deferred, argv, timeout, close_stdin):
+        self.reactor = reactor
+        self.deferred = deferred
+        self.argv = argv
+        self.close_stdin = close_stdin
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.timed_out = False
+        self.ended = False
+        self._kill_call = None
+        self._timeout_call = None
+        if timeout is not None:
+            self._timeout_call = reactor.callLater(timeout, self._timeout)
+
+    def connectionMade(self):
+        if self.close_stdin:
+            self.transport.closeStdin()
+
+    def outReceived(self, data):
+        _append(self.stdout, data)
+
+    def errReceived(self, data):
+        _append(self.stderr, data)
+
+    def _signal(self, name):
+        try:
+            self.transport.signalProcess(name)
+        except (error.ProcessExitedAlready, OSError):
+            pass
+
+    def _timeout(self):
+        self._timeout_call = None
+        if self.ended:
+            return
+        self.timed_out = True
+        log.warn("Killing {argv}: timed out", argv=self.argv)
+        self._signal("TERM")
+        self._kill_call = self.reactor.callLater(KILL_GRACE, self._kill)
+
+    def _kill(self):
+        self._kill_call = None
+        if not self.ended:
+            self._signal("KILL")
+
+    def cancelled(self):
+        """The caller gave up: kill the child now."""
+        self.stop_timers()
+        if not self.ended and self.transport is not None:
+            self._signal("KILL")
+
+    def stop_timers(self):
+        for name in ("_timeout_call", "_kill_call"):
+            call = getattr(self, name)
+            if call is not None and call.active():
+                call.cancel()
+            setattr(self, name, None)
+
+    def processEnded(self, reason):
+        self.ended = True
+        self.stop_timers()
+        value = reason.value
+        result = ProcessResult(
+            self.argv,
+            getattr(value, "exitCode", None),
+            getattr(value, "signal", None),
+            bytes(self.stdout),
+            bytes(self.stderr),
+            self.timed_out,
+        )
+        if not self.deferred.called:
+            self.deferred.callback(result)
+
+
+def _append(buffer, data):
+    room = MAX_OUTPUT - len(buffer)
+    if room > 0:
+        buffer += data[:room]
