@@ -11,11 +11,13 @@ first start, and the users file inside it.
 import os
 
 from twisted.application import service
+from twisted.internet.endpoints import UNIXServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
 
 import ganeti_rapi
 from ganeti_rapi import auth, certs, constants, noded_tap, paths
+from ganeti_rapi.control import CONTROL_SOCKET, ControlFactory
 from ganeti_rapi.engine.master import open_engine
 from ganeti_rapi.endpoints import is_tls, quote, server_endpoint
 from ganeti_rapi.listening import ListeningService
@@ -62,6 +64,12 @@ class Options(usage.Options):
         ["data-dir", None, None, "Data directory (created on first start)."],
         ["users-file", None, None, "Users file; default <data-dir>/rapi/users."],
         [
+            "control-socket",
+            None,
+            None,
+            "UNIX socket for ganeti-rapi-admin; default <data-dir>/master.sock.",
+        ],
+        [
             "node-port",
             None,
             constants.DEFAULT_NODED_PORT,
@@ -94,6 +102,9 @@ class Options(usage.Options):
         data_dir = paths.DataDir(self["data-dir"])
         if self["users-file"] is None:
             self["users-file"] = data_dir.users_file
+        if self["control-socket"] is None:
+            self["control-socket"] = data_dir.join(CONTROL_SOCKET)
+
         if not 0 <= self["port"] <= 65535:
             raise usage.UsageError("--port must be between 0 and 65535")
         if self["idle-timeout"] <= 0:
@@ -168,6 +179,11 @@ def makeService(options, reactor=None):
     """The RAPI daemon as a C{MultiService}."""
     if reactor is None:
         from twisted.internet import reactor
+    if len(options["control-socket"].encode("utf-8")) > 100:
+        raise noded_tap.StartupError(
+            "ganeti-rapi: the control socket path %s is too long for a UNIX socket;"
+            " choose a shorter one with --control-socket" % options["control-socket"]
+        )
     data_dir = prepare_data_dir(options)
     top = service.MultiService()
 
@@ -183,6 +199,12 @@ def makeService(options, reactor=None):
     if not options["no-local-node"]:
         add_local_node(top, reactor, engine, data_dir, keypair, options["node-port"])
     engine.service.setServiceParent(top)
+    ListeningService(
+        "ganeti-rapi control",
+        UNIXServerEndpoint(reactor, options["control-socket"], mode=0o600, wantPID=True),
+        ControlFactory(engine.cluster),
+        "control",
+    ).setServiceParent(top)
 
     gate = Gate(users, require_authentication=options["require-authentication"])
     context = ApiContext(gate=gate, cluster=engine.cluster, clock=reactor)

@@ -331,3 +331,13 @@ def write_users(data_dir, text=TEST_USERS):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def short_socket_path(testcase, name="master.sock"):
+    """A UNIX socket path short enough for AF_UNIX (trial's are not)."""
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="grapi-")
+    testcase.addCleanup(shutil.rmtree, directory, True)
+    return os.path.join(directory, name)

@@ -5,7 +5,15 @@ import os
 from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
 
-from tests.helpers import WRITER, basic_auth, daemon_pem, https_client, start_twistd, write_users
+from tests.helpers import (
+    WRITER,
+    basic_auth,
+    daemon_pem,
+    https_client,
+    short_socket_path,
+    start_twistd,
+    write_users,
+)
 
 FINAL = ("success", "error", "canceled")
 JOBS = 100
@@ -18,7 +26,8 @@ class CrashTests(TestCase):
     def start(self):
         daemon = yield start_twistd(
             self, "ganeti-rapi",
-            ["--data-dir", self.data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1", "--no-access-log"],
+            ["--data-dir", self.data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1",
+             "--no-access-log", "--control-socket", self.control_socket],
         )
         return daemon
 
@@ -37,6 +46,7 @@ class CrashTests(TestCase):
     def test_sigkill_during_jobs(self):
         """Every accepted job survives a SIGKILL and ends; the config is intact."""
         self.data_dir = os.path.abspath(self.mktemp())
+        self.control_socket = short_socket_path(self)
         write_users(self.data_dir)
         daemon = yield self.start()
         client = https_client(daemon_pem(self.data_dir))

@@ -13,7 +13,13 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from ganeti_rapi import certs, constants, endpoints, paths, tap
 from ganeti_rapi.listening import ListeningService
-from tests.helpers import https_client, keypair, start_twistd, write_keypair
+from tests.helpers import (
+    https_client,
+    keypair,
+    short_socket_path,
+    start_twistd,
+    write_keypair,
+)
 
 
 def parse(*argv):
@@ -92,14 +98,19 @@ class MakeServiceTests(SynchronousTestCase):
     def test_first_start(self):
         """makeService creates the data directory and a private certificate once."""
         data_dir = self.mktemp()
-        top = tap.makeService(parse("--data-dir", data_dir, "-p", "0", "--node-port", "0"))
+        top = tap.makeService(parse("--data-dir", data_dir, "-p", "0", "--node-port", "0",
+                                    "--control-socket", short_socket_path(self)))
         cert = os.path.join(data_dir, "rapi.pem")
         self.assertEqual(stat.S_IMODE(os.stat(cert).st_mode), 0o600)
         first = certs.load(cert).digest()
-        tap.makeService(parse("--data-dir", data_dir, "-p", "0", "--node-port", "0"))
+        tap.makeService(parse("--data-dir", data_dir, "-p", "0", "--node-port", "0",
+                              "--control-socket", short_socket_path(self)))
         self.assertEqual(certs.load(cert).digest(), first)
         listeners = [s for s in top if isinstance(s, ListeningService)]
-        self.assertEqual([(s.daemon, s.scheme) for s in listeners], [("ganeti-rapi", "https")])
+        self.assertEqual(
+            sorted((s.daemon, s.scheme) for s in listeners),
+            [("ganeti-rapi", "https"), ("ganeti-rapi control", "control")],
+        )
         san = certs.load(cert).cert.extensions.get_extension_for_class(
             certs.x509.SubjectAlternativeName
         )
@@ -125,11 +136,14 @@ class ListeningTests(TestCase):
     def start(self, *argv):
         self.data_dir = self.mktemp()
         top = tap.makeService(
-            parse("--data-dir", self.data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1", *argv)
+            parse("--data-dir", self.data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1",
+                  "--control-socket", short_socket_path(self), *argv)
         )
         yield top.startService()
         self.addCleanup(top.stopService)
-        listener = [s for s in top if isinstance(s, ListeningService)][0]
+        listener = [
+            s for s in top if isinstance(s, ListeningService) and s.daemon == "ganeti-rapi"
+        ][0]
         self.port = listener.port.getHost().port
 
     def client(self, pem=None):
@@ -211,7 +225,8 @@ class TwistdTests(TestCase):
         """twistd runs the plugin; it answers over TLS and refuses anonymous writes."""
         data_dir = os.path.abspath(self.mktemp())
         daemon = yield start_twistd(
-            self, "ganeti-rapi", ["--data-dir", data_dir, "-p", "0", "--node-port", "0", "-b", "127.0.0.1"]
+            self, "ganeti-rapi", ["--data-dir", data_dir, "-p", "0", "--node-port", "0",
+                                  "-b", "127.0.0.1", "--control-socket", short_socket_path(self)]
         )
         self.assertTrue(daemon.url.startswith("https://127.0.0.1:"))
         with open(os.path.join(data_dir, "rapi.pem"), "rb") as f:

@@ -20,6 +20,7 @@ import sys
 from twisted.logger import Logger, formatEvent
 
 from ganeti_rapi import auth, constants, paths
+from ganeti_rapi.cli import nodes
 from ganeti_rapi.fileutil import atomic_write
 
 #: Exit statuses.
@@ -39,7 +40,7 @@ class _Failed(Exception):
 def _build_parser():
     parser = argparse.ArgumentParser(
         prog="ganeti-rapi-admin",
-        description="Manage the users of the Ganeti remote API server.",
+        description="Manage the users and nodes of the Ganeti remote API server.",
     )
     parser.add_argument(
         "--data-dir",
@@ -90,6 +91,8 @@ def _build_parser():
 
     listing = actions.add_parser("list", help="list users and their rights")
     listing.set_defaults(run=_list)
+
+    nodes.add_commands(commands, _Failed)
     return parser
 
 

@@ -83,15 +83,20 @@ def load_or_create_config(data_dir, clock, run_in_thread=None, node_cert_digest=
 
 def open_engine(
     data_dir, clock, run_in_thread=None, max_running=20, rpc_client=None,
-    node_cert_digest=None,
+    node_cert_digest=None, node_runner=None,
 ):
     """Load everything from C{data_dir} and wire the engine; see the module.
 
     @param rpc_client: a L{NodeRpcClient} to reach node daemons, or L{None}
         for an engine that reaches no node (live fields are then null).
+    @param node_runner: an object with L{NodeRunner}'s C{call}, C{run} and
+        C{call_nodes} used instead of one built on C{rpc_client} (tests
+        stand in for node daemons this way).
     """
     config = load_or_create_config(data_dir, clock, run_in_thread, node_cert_digest)
-    nodes = NodeRunner(rpc_client, config) if rpc_client is not None else None
+    nodes = node_runner
+    if nodes is None and rpc_client is not None:
+        nodes = NodeRunner(rpc_client, config)
     queue = JobQueue(
         os.path.join(data_dir, QUEUE_DIR),
         clock,

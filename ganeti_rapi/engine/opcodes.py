@@ -1099,6 +1099,35 @@ def _opcodes():
         ),
         # -- Testing (not reachable through the RAPI) ------------------------------
         OpcodeDef(
+            "OP_NODE_ADD",
+            [
+                _p_node_name,
+                _opt("primary_ip", t_str, "Primary IP address"),
+                _opt("secondary_ip", t_str, "Secondary IP address"),
+                Param("readd", t_bool, False, "Whether the node is re-added"),
+                _opt("group", t_str, "Node group of the new node"),
+                _opt("master_capable", t_bool, "Whether it may become master candidate"),
+                _opt("vm_capable", t_bool, "Whether it may host instances"),
+                _p_ndparams,
+                _p_hv_state,
+                _p_disk_state,
+                Param(
+                    "rpc_port",
+                    t_int_range(1, 65535),
+                    1811,
+                    "Port of the node daemon (not in Ganeti, where it is fixed)",
+                ),
+            ],
+            dsc_field="node_name",
+            doc="Add a node to the cluster (not reachable through the RAPI)",
+        ),
+        OpcodeDef(
+            "OP_NODE_REMOVE",
+            [_p_node_name, _opt("node_uuid", t_str, "Node UUID")],
+            dsc_field="node_name",
+            doc="Remove a node from the cluster (not reachable through the RAPI)",
+        ),
+        OpcodeDef(
             "OP_TEST_DELAY",
             [
                 P("duration", t_float, REQUIRED, "Seconds to sleep"),

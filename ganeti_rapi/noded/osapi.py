@@ -22,6 +22,7 @@ last lines of its log quoted in the error.
 """
 
 import os
+import shutil
 import stat
 import time
 
@@ -352,6 +353,27 @@ def _tail(path, lines=LOG_TAIL_LINES):
     return "\n".join(text.split("\n")[-lines:])
 
 
+_SETSID = []
+
+
+def _setsid():
+    """The path of util-linux's C{setsid}, or L{None} (blocks the first time)."""
+    if not _SETSID:
+        _SETSID.append(shutil.which("setsid", path=COMMAND_PATH))
+    return _SETSID[0]
+
+
+def _in_own_group(setsid, argv):
+    """C{argv} run as the leader of a new session and process group.
+
+    A script past its timeout is then killed together with everything it
+    started (debootstrap, mounts helpers...), not just its shell.
+    """
+    if not setsid:
+        return argv
+    return [setsid, "--wait"] + argv
+
+
 def _remove_quietly(path):
     try:
         os.unlink(path)
@@ -465,20 +487,21 @@ class OSScripts:
             _close_all(fds)
             raise
         child_fds = {0: in_fd, 1: out_fd if stdout is not None else log_fd, 2: log_fd}
-        return log_path, child_fds, fds, out_path
+        return log_path, child_fds, fds, out_path, _setsid()
 
     async def _run(self, kind, os_info, script, args, env, instance_name, disk_files,
                    stdin=None, stdout=None):
-        log_path, child_fds, fds, out_path = await self.runtime.in_thread(
+        log_path, child_fds, fds, out_path, setsid = await self.runtime.in_thread(
             self._prepare, kind, os_info["name"], instance_name, disk_files, stdin, stdout
         )
         try:
             d = self.runtime.run(
-                [os.path.join(os_info["path"], script)] + list(args),
+                _in_own_group(setsid, [os.path.join(os_info["path"], script)] + list(args)),
                 env=env,
                 path=os_info["path"],
                 timeout=self.timeout,
                 child_fds=child_fds,
+                own_group=bool(setsid),
             )
         finally:
             await self.runtime.in_thread(_close_all, fds)
@@ -585,8 +608,13 @@ class OSScripts:
         if not exists:
             return {"name": os_info["name"], "verified": False}
         env = core_environment(os_info, name, osparams, 0)
+        setsid = await self.runtime.in_thread(_setsid)
         result = await self.runtime.run(
-            [script, "parameters"], env=env, path=os_info["path"], timeout=self.timeout
+            _in_own_group(setsid, [script, "parameters"]),
+            env=env,
+            path=os_info["path"],
+            timeout=self.timeout,
+            own_group=bool(setsid),
         )
         if not result.succeeded:
             raise OSScriptError(

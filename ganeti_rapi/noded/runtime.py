@@ -9,6 +9,9 @@ cancels.  Tests give a L{Runtime} a synchronous C{run_in_thread} and, if
 they like, a fake reactor.
 """
 
+import os
+import signal as signals
+
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
@@ -55,11 +58,12 @@ class Runtime:
         except Exception:
             return defer.fail()
 
-    def run(self, argv, env=None, path=None, timeout=60.0, child_fds=None):
+    def run(self, argv, env=None, path=None, timeout=60.0, child_fds=None,
+            own_group=False):
         """Run a command; a Deferred firing with a L{ProcessResult}.
 
-        It never fails for the command's own failure (look at the result);
-        it fails only if the process could not be started at all.
+        It never fails for the command's failure, not even for one that
+        cannot be executed: look at the result.
 
         @param argv: the program (a path) and its arguments.
         @param env: the complete environment of the child (nothing is
@@ -72,12 +76,16 @@ class Runtime:
             pipe closed at once (the child reads end-of-file) and stdout
             and stderr are collected.  File descriptors given here are
             the caller's to close after this returns.
+        @param own_group: C{argv} starts with C{setsid}, so the command
+            leads a process group of its own: a timeout or a cancel then
+            signals the whole group (the command and what it started).
         """
         if child_fds is None:
             child_fds = {0: "w", 1: "r", 2: "r"}
         d = defer.Deferred(lambda _: proto.cancelled())
         proto = _CollectingProtocol(
-            self.reactor, d, list(argv), timeout, close_stdin=child_fds.get(0) == "w"
+            self.reactor, d, list(argv), timeout,
+            close_stdin=child_fds.get(0) == "w", group=own_group,
         )
         try:
             self.reactor.spawnProcess(
@@ -87,6 +95,13 @@ class Runtime:
                 env=dict(env or {}),
                 path=path,
                 childFDs=child_fds,
+            )
+        except OSError as e:
+            # Twisted >= 23 spawns with posix_spawn and reports an exec
+            # failure here; older ones fork, and the child exits 1 instead.
+            proto.stop_timers()
+            return defer.succeed(
+                ProcessResult(list(argv), None, None, b"", b"", False, spawn_error=e)
             )
         except Exception:
             proto.stop_timers()
@@ -103,15 +118,18 @@ class ProcessResult:
     @ivar stdout: collected standard output (bytes; empty if not a pipe).
     @ivar stderr: collected standard error (bytes).
     @ivar timed_out: whether it was killed for running past its timeout.
+    @ivar spawn_error: the L{OSError} that kept it from starting, or L{None}.
     """
 
-    def __init__(self, argv, exit_code, signal, stdout, stderr, timed_out):
+    def __init__(self, argv, exit_code, signal, stdout, stderr, timed_out,
+                 spawn_error=None):
         self.argv = argv
         self.exit_code = exit_code
         self.signal = signal
         self.stdout = stdout
         self.stderr = stderr
         self.timed_out = timed_out
+        self.spawn_error = spawn_error
 
     @property
     def succeeded(self):
@@ -119,6 +137,9 @@ class ProcessResult:
 
     def describe(self, timeout=None):
         """How it ended, in words: C{exit code 3}, C{killed by signal 9}..."""
+        if self.spawn_error is not None:
+            reason = self.spawn_error.strerror or str(self.spawn_error)
+            return f"could not be started: {reason}"
         if self.timed_out:
             after = f" after {timeout:g} seconds" if timeout is not None else ""
             return f"timed out{after} and was killed"
@@ -133,8 +154,10 @@ class ProcessResult:
 
 
 class _CollectingProtocol(protocol.ProcessProtocol):
-    def __init__(self, reactor, deferred, argv, timeout, close_stdin):
+    def __init__(self, reactor, deferred, argv, timeout, close_stdin, group=False):
         self.reactor = reactor
+        self.group = group
+        self.pid = None
         self.deferred = deferred
         self.argv = argv
         self.close_stdin = close_stdin
@@ -148,6 +171,7 @@ class _CollectingProtocol(protocol.ProcessProtocol):
             self._timeout_call = reactor.callLater(timeout, self._timeout)
 
     def connectionMade(self):
+        self.pid = self.transport.pid
         if self.close_stdin:
             self.transport.closeStdin()
 
@@ -158,6 +182,15 @@ class _CollectingProtocol(protocol.ProcessProtocol):
         _append(self.stderr, data)
 
     def _signal(self, name):
+        if self.group and self.pid:
+            # The group outlives its leader; its id is not reused meanwhile.
+            try:
+                os.killpg(self.pid, getattr(signals, "SIG" + name))
+            except OSError:
+                pass
+            return
+        if self.ended:
+            return
         try:
             self.transport.signalProcess(name)
         except (error.ProcessExitedAlready, OSError):
@@ -178,9 +211,9 @@ class _CollectingProtocol(protocol.ProcessProtocol):
             self._signal("KILL")
 
     def cancelled(self):
-        """The caller gave up: kill the child now."""
+        """The caller gave up: kill the child (and its group) now."""
         self.stop_timers()
-        if not self.ended and self.transport is not None:
+        if self.transport is not None and (self.group or not self.ended):
             self._signal("KILL")
 
     def stop_timers(self):
@@ -193,6 +226,8 @@ class _CollectingProtocol(protocol.ProcessProtocol):
     def processEnded(self, reason):
         self.ended = True
         self.stop_timers()
+        if self.timed_out and self.group:
+            self._signal("KILL")  # what the command started and left behind
         value = reason.value
         result = ProcessResult(
             self.argv,

@@ -1,7 +1,7 @@
 """Logical units, one per opcode; L{unit_factory} picks the unit for an opcode."""
 
 from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
-from ganeti_rapi.engine.units import cluster, groups, tags
+from ganeti_rapi.engine.units import cluster, groups, membership, tags
 
 #: OP_ID -> unit class, for every opcode this engine can carry out.
 UNITS = {
@@ -14,6 +14,8 @@ UNITS = {
     "OP_GROUP_ASSIGN_NODES": groups.GroupAssignNodes,
     "OP_CLUSTER_REDIST_CONF": cluster.ClusterRedistConf,
     "OP_CLUSTER_SET_PARAMS": cluster.ClusterSetParams,
+    "OP_NODE_ADD": membership.NodeAdd,
+    "OP_NODE_REMOVE": membership.NodeRemove,
 }
 
 
