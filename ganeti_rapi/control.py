@@ -65,12 +65,14 @@ class ControlProtocol(LineOnlyReceiver):
     @defer.inlineCallbacks
     def do_wait(self, request):
         job_id = int(request["id"])
-        info = None
+        info = serial = None
         while True:
-            change = yield self.cluster.wait_for_job_change(job_id, ["status"], info, None)
+            change = yield self.cluster.wait_for_job_change(job_id, ["status"], info, serial)
             if change is None:
                 raise ValueError("job %d not found" % job_id)
             info = change["job_info"]
+            for entry in change["log_entries"]:
+                serial = max(serial or 0, entry[0])
             if info[0] in FINAL_STATUSES:
                 break
         job = yield self.cluster.job(job_id, JOB_FIELDS)

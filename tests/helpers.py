@@ -13,6 +13,8 @@ import sys
 from twisted.internet import defer, error, protocol, reactor
 
 from ganeti_rapi import certs
+from ganeti_rapi.engine.noderpc import NodeOffline, NodeRunner
+from ganeti_rapi.rpc.errors import NodeProcedureError, NodeRpcError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -218,11 +220,12 @@ class EngineFixture:
     """The real engine in a temporary data directory, behind the real tree.
 
     Time is a C{Clock}; blocking file work runs synchronously; requests go
-    through treq's in-memory transport into the real L{RapiSite}.
+    through treq's in-memory transport into the real L{RapiSite}.  No node
+    daemon runs: pass C{nodes=FakeNodes()} for units that call nodes.
     """
 
     def __init__(self, testcase, data_dir=None, require_authentication=False,
-                 max_running=20):
+                 max_running=20, nodes=None):
         from twisted.internet import task
 
         from ganeti_rapi.auth import UserDatabase
@@ -236,8 +239,10 @@ class EngineFixture:
         self.data_dir = data_dir or os.path.abspath(testcase.mktemp())
         os.makedirs(self.data_dir, exist_ok=True)
         self.engine = open_engine(
-            self.data_dir, self.clock, run_in_thread=sync_runner, max_running=max_running
+            self.data_dir, self.clock, run_in_thread=sync_runner, max_running=max_running,
+            node_runner=nodes,
         )
+        self.nodes = nodes
         self.engine.service.startService()
         testcase.addCleanup(self.engine.service.stopService)
         gate = Gate(UserDatabase.parse(TEST_USERS), require_authentication)
@@ -296,6 +301,59 @@ class EngineFixture:
         self.testcase.assertEqual(args[1], classification)
         if message_part is not None:
             self.testcase.assertIn(message_part, args[0])
+
+
+class FakeNodes(NodeRunner):
+    """A stand-in for node daemons: the engine's node runner over a table.
+
+    Unit tests of the engine run no node daemon (the integration tests run
+    real ones); this runner answers node procedures from C{answers} instead
+    of over node RPC.  Offline nodes, failures and their classification for
+    units (C{run}) and the fan-out (C{call_nodes}) are the real
+    L{NodeRunner}'s; only the transport is replaced.
+
+    @ivar answers: C{{(node name or None, procedure): answer}}; C{None} as
+        the node name answers for every node.  An answer is a value, an
+        exception (the call fails with it) or a callable taking the node
+        and the keyword arguments and returning either.
+    @ivar calls: C{(node name, procedure, kwargs)} of every call, in order.
+    """
+
+    def __init__(self, answers=None):
+        NodeRunner.__init__(self, client=None, config=None)
+        self.answers = dict(answers or {})
+        self.calls = []
+
+    def answer(self, procedure, value, node=None):
+        """Answer C{procedure} with C{value} on C{node} (every node if None)."""
+        self.answers[(node, procedure)] = value
+
+    def call(self, node, procedure, timeout=None, /, **kwargs):
+        if node.offline:
+            return defer.fail(NodeOffline("Node '%s' is offline" % node.name))
+        self.calls.append((node.name, procedure, kwargs))
+        host, port = self.address(node)
+        for key in ((node.name, procedure), (None, procedure)):
+            if key in self.answers:
+                answer = self.answers[key]
+                break
+        else:
+            return defer.fail(NodeProcedureError(
+                host, port, procedure, "UnknownProcedure",
+                "no such procedure: %s" % procedure, 404,
+            ))
+        if callable(answer) and not isinstance(answer, type):
+            try:
+                answer = answer(node, **kwargs)
+            except Exception as e:
+                answer = e
+        if isinstance(answer, Exception):
+            if not isinstance(answer, NodeRpcError):
+                answer = NodeProcedureError(
+                    host, port, procedure, type(answer).__name__, str(answer)
+                )
+            return defer.fail(answer)
+        return defer.maybeDeferred(lambda: answer)
 
 
 def https_client(pem, persistent=False):

@@ -10,11 +10,12 @@ from ganeti_rapi.noded import errors, osapi
 from ganeti_rapi.noded.procedures import NodeProcedures
 from ganeti_rapi.noded.testing import (
     make_os,
+    read_pid,
     run_synchronously,
     sample_instance,
+    wait_until_dead,
     write_script,
 )
-from tests.test_noded_runtime import read_pid, wait_until_dead
 
 MIB = 1024 * 1024
 

@@ -5,41 +5,11 @@ import shutil
 import sys
 import threading
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
 from ganeti_rapi.noded.runtime import Runtime
-from ganeti_rapi.noded.testing import write_script
-
-
-def alive(pid):
-    """Whether process C{pid} exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
-@defer.inlineCallbacks
-def wait_until_dead(pid, seconds=10.0):
-    for _ in range(int(seconds / 0.05)):
-        if not alive(pid):
-            return True
-        yield task.deferLater(reactor, 0.05, lambda: None)
-    return not alive(pid)
-
-
-@defer.inlineCallbacks
-def read_pid(path, seconds=10.0):
-    for _ in range(int(seconds / 0.05)):
-        if os.path.exists(path):
-            with open(path) as f:
-                text = f.read().strip()
-            if text:
-                return int(text)
-        yield task.deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError(f"no pid written to {path}")
+from ganeti_rapi.noded.testing import read_pid, wait_until_dead, write_script
 
 
 class RunTests(TestCase):
@@ -152,7 +122,7 @@ class ThreadTests(TestCase):
         yield self.assertFailure(runtime.in_thread(lambda: 1 / 0), ZeroDivisionError)
 
     def test_reactor_imported_lazily(self):
-        """Making a Runtime does not import or touch the reactor until it is needed."""
+        """A Runtime made without a reactor finds the global one only when first asked."""
         runtime = Runtime()
         self.assertIsNone(runtime._reactor)
         self.assertIs(runtime.reactor, sys.modules["twisted.internet.reactor"])

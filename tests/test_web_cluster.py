@@ -41,8 +41,17 @@ class InfoTests(SynchronousTestCase):
         self.assertEqual(info["master"], node)
 
     def test_features_follow_units(self):
-        """No optional feature is claimed before its operation exists."""
-        self.assertEqual(self.api.ok("GET", "/2/features", user=None), [])
+        """An optional feature is claimed exactly when its operation exists."""
+        from ganeti_rapi.engine import units
+        from ganeti_rapi.engine.cluster import FEATURE_OPCODES
+
+        features = self.api.ok("GET", "/2/features", user=None)
+        self.assertEqual(
+            sorted(features),
+            sorted(f for f, op_id in FEATURE_OPCODES.items() if units.supported(op_id)),
+        )
+        self.assertIn("node-evac-res1", features)
+        self.assertIn("node-migrate-reqv1", features)
 
     def test_config_file(self):
         """The first start writes a readable config that a second start loads."""

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.cluster import EngineCluster, EngineEnvironment
 from ganeti_rapi.engine.config import ConfigMissing, ConfigStore
+from ganeti_rapi.engine.distribution import ConfigDistributor
 from ganeti_rapi.engine.locks import LockManager
 from ganeti_rapi.engine.noderpc import NodeRunner
 from ganeti_rapi.engine.processor import JobProcessor

@@ -116,3 +116,41 @@ def sample_instance(name="inst1.example.com", **overrides):
     }
     instance.update(overrides)
     return instance
+
+
+def alive(pid):
+    """Whether process C{pid} exists and is not a zombie (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _sleep(seconds):
+    from twisted.internet import reactor, task
+
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+@defer.inlineCallbacks
+def wait_until_dead(pid, seconds=10.0):
+    """A Deferred firing with whether C{pid} died within C{seconds}."""
+    for _ in range(int(seconds / 0.05)):
+        if not alive(pid):
+            return True
+        yield _sleep(0.05)
+    return not alive(pid)
+
+
+@defer.inlineCallbacks
+def read_pid(path, seconds=10.0):
+    """A Deferred firing with the process id a script wrote to C{path}."""
+    for _ in range(int(seconds / 0.05)):
+        if os.path.exists(path):
+            with open(path) as f:
+                text = f.read()
+            if text.endswith("\n"):  # the whole line is there
+                return int(text)
+        yield _sleep(0.05)
+    raise AssertionError(f"no process id written to {path}")

@@ -6,7 +6,8 @@ resources under C{/2} from its own module.
 """
 
 from ganeti_rapi import constants
-from ganeti_rapi.web import cluster, groups, jobs, query, tags
+from ganeti_rapi.web import cluster, groups, jobs, nodes, query, tags
+from ganeti_rapi.web.os import OsResource
 from ganeti_rapi.web.base import ApiResource
 
 
@@ -67,5 +68,7 @@ def build_root(context):
     v2.putChild(b"modify", cluster.ModifyClusterResource(context))
     v2.putChild(b"jobs", jobs.JobsResource(context))
     v2.putChild(b"groups", groups.GroupsResource(context))
+    v2.putChild(b"nodes", nodes.NodesResource(context))
+    v2.putChild(b"os", OsResource(context))
     v2.putChild(b"query", query.QueryRootResource(context))
     return root

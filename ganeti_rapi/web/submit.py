@@ -28,6 +28,19 @@ def body_object(call):
     return dict(body)
 
 
+def body_string(call):
+    """The request body, which must be a JSON string (node role PUT).
+
+    @raise errors.BadRequest: the body is absent or not a string.
+    """
+    body = call.body
+    if not isinstance(body, str):
+        raise errors.BadRequest(
+            "Body contents: Type is '%s', but 'str' is expected" % (_json_type(body),)
+        )
+    return body
+
+
 def _json_type(value):
     if isinstance(value, list):
         return "list"

@@ -1,7 +1,8 @@
 """Logical units, one per opcode; L{unit_factory} picks the unit for an opcode."""
 
 from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
-from ganeti_rapi.engine.units import cluster, groups, membership, tags
+from ganeti_rapi.engine.units import cluster, groups, membership, nodes, tags
+from ganeti_rapi.engine.units import os as os_units
 
 #: OP_ID -> unit class, for every opcode this engine can carry out.
 UNITS = {
@@ -16,6 +17,14 @@ UNITS = {
     "OP_CLUSTER_SET_PARAMS": cluster.ClusterSetParams,
     "OP_NODE_ADD": membership.NodeAdd,
     "OP_NODE_REMOVE": membership.NodeRemove,
+    "OP_NODE_SET_PARAMS": nodes.NodeSetParams,
+    "OP_NODE_POWERCYCLE": nodes.NodePowercycle,
+    "OP_NODE_QUERY_STORAGE": nodes.NodeQueryStorage,
+    "OP_NODE_MODIFY_STORAGE": nodes.NodeModifyStorage,
+    "OP_REPAIR_NODE_STORAGE": nodes.NodeRepairStorage,
+    "OP_NODE_EVACUATE": nodes.NodeEvacuate,
+    "OP_NODE_MIGRATE": nodes.NodeMigrate,
+    "OP_OS_DIAGNOSE": os_units.OsDiagnose,
 }
 
 

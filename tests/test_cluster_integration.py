@@ -1,0 +1,216 @@
+"""A real master and three real node daemons on 127.0.0.1, joined and driven.
+
+Everything here is a separate process: C{twistd ganeti-rapi}, three
+C{twistd ganeti-noded}, and C{ganeti-rapi-admin} for the joining steps,
+talking real HTTPS and real mutual TLS.
+"""
+
+import json
+import os
+import socket
+import sys
+
+from twisted.internet import defer, reactor, task, utils
+from twisted.trial.unittest import TestCase
+
+from ganeti_rapi import certs
+from ganeti_rapi.rpc.client import NodeRpcClient
+from ganeti_rapi.rpc.errors import NodeRpcError
+from tests.helpers import (
+    WRITER,
+    basic_auth,
+    daemon_pem,
+    https_client,
+    keypair,
+    short_socket_path,
+    start_twistd,
+    subprocess_env,
+    write_keypair,
+    write_users,
+)
+
+FINAL = ("success", "error", "canceled")
+LIVE = ("mtotal", "mfree", "dtotal", "dfree", "ctotal")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ClusterIntegrationTests(TestCase):
+    timeout = 300
+
+    @defer.inlineCallbacks
+    def admin(self, *argv, data_dir=None, expect=0):
+        args = ["-m", "ganeti_rapi.cli.admin", "--data-dir", data_dir or self.master_dir]
+        out, err, code = yield utils.getProcessOutputAndValue(
+            sys.executable, args + list(argv), env=subprocess_env(), path=os.getcwd()
+        )
+        text = (out + err).decode("utf-8", "replace")
+        self.assertEqual(code, expect, text)
+        return text
+
+    def start_node(self, index, port):
+        return start_twistd(
+            self, "ganeti-noded",
+            ["--data-dir", self.node_dirs[index],
+             "--listen", "tcp:%d:interface=127.0.0.1" % port],
+        )
+
+    @defer.inlineCallbacks
+    def api(self, method, path, body=None, user=WRITER):
+        headers = {b"authorization": basic_auth(*user)} if user else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers[b"content-type"] = b"application/json"
+        response = yield self.client.request(method, self.url + path, data=data,
+                                             headers=headers)
+        text = yield response.content()
+        return response.code, (json.loads(text) if text else None)
+
+    @defer.inlineCallbacks
+    def run_job(self, method, path, body=None):
+        code, job_id = yield self.api(method, path, body)
+        self.assertEqual(code, 200, job_id)
+        for _ in range(600):
+            code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
+            if job["status"] in FINAL:
+                return job
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.fail("job %d did not finish" % job_id)
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        base = os.path.abspath(self.mktemp())
+        self.master_dir = os.path.join(base, "master")
+        self.node_dirs = [os.path.join(base, "node%d" % i) for i in range(1, 4)]
+        write_users(self.master_dir)
+        self.control = short_socket_path(self)
+        self.master = yield start_twistd(
+            self, "ganeti-rapi",
+            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
+             "--control-socket", self.control, "--no-access-log"],
+        )
+        self.client = https_client(daemon_pem(self.master_dir))
+        self.url = "https://localhost:%d" % self.master.port
+        exported = os.path.join(base, "cluster.pem")
+        yield self.admin("cluster-cert", "export", exported)
+        self.ports = [free_port() for _ in self.node_dirs]
+        self.nodes = []
+        for index, data_dir in enumerate(self.node_dirs):
+            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
+            self.nodes.append((yield self.start_node(index, self.ports[index])))
+        for index in range(3):
+            yield self.admin("node", "--control-socket", self.control, "add",
+                             "node%d" % (index + 1), "--ip", "127.0.0.1",
+                             "--port", str(self.ports[index]))
+
+    @defer.inlineCallbacks
+    def test_cluster(self):
+        """Join, list with live data, change roles, query storage, lose and regain a node."""
+        code, nodes = yield self.api("GET", "/2/nodes?bulk=1", user=None)
+        self.assertEqual(code, 200)
+        by_name = {n["name"]: n for n in nodes}
+        self.assertEqual(len(nodes), 4)
+        for name in ("node1", "node2", "node3"):
+            node = by_name[name]
+            for field in LIVE:
+                self.assertIsInstance(node[field], int, (name, field))
+            self.assertGreater(node["mtotal"], 0)
+            self.assertGreater(node["dtotal"], 0)
+            self.assertEqual(node["pip"], "127.0.0.1")
+        master = [n for n in nodes if n["role"] == "M"]
+        self.assertEqual(len(master), 1)
+        self.assertIsInstance(master[0]["mfree"], int)
+        self.assertEqual(by_name["node1"]["role"], "C")
+
+        # Master candidates hold a copy of the configuration.
+        copy = os.path.join(self.node_dirs[0], "node", "files", "config.data")
+        for _ in range(100):
+            if os.path.exists(copy):
+                break
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        with open(copy) as f:
+            self.assertIn("node3", f.read())
+
+        # Roles.
+        job = yield self.run_job("PUT", "/2/nodes/node2/role", "drained")
+        self.assertEqual(job["status"], "success", job)
+        code, role = yield self.api("GET", "/2/nodes/node2/role", user=None)
+        self.assertEqual(role, "drained")
+        code, node = yield self.api("GET", "/2/nodes/node2", user=None)
+        self.assertEqual((node["drained"], node["master_candidate"]), (True, False))
+        job = yield self.run_job("PUT", "/2/nodes/node2/role", "regular")
+        self.assertEqual(job["status"], "success", job)
+        code, role = yield self.api("GET", "/2/nodes/node2/role", user=None)
+        self.assertEqual(role, "regular")
+
+        # Storage.
+        job = yield self.run_job(
+            "GET", "/2/nodes/node1/storage?storage_type=file&output_fields=name,size,free"
+        )
+        self.assertEqual(job["status"], "success", job)
+        rows = job["opresult"][0]
+        self.assertEqual(len(rows[0]), 3)
+        self.assertGreater(rows[0][1], 0)
+
+        # A node daemon goes away: listings still answer, jobs on it fail.
+        yield self.nodes[2].stop()
+        code, nodes = yield self.api("GET", "/2/nodes?bulk=1", user=None)
+        self.assertEqual(code, 200)
+        node3 = [n for n in nodes if n["name"] == "node3"][0]
+        self.assertEqual([node3[f] for f in LIVE], [None] * len(LIVE))
+        node1 = [n for n in nodes if n["name"] == "node1"][0]
+        self.assertIsInstance(node1["mtotal"], int)
+        job = yield self.run_job(
+            "GET", "/2/nodes/node3/storage?storage_type=file&output_fields=name,free"
+        )
+        self.assertEqual(job["status"], "error")
+        self.assertEqual(job["opresult"][0][0], "OpPrereqError")
+        self.assertEqual(job["opresult"][0][1][1], "environment_error")
+
+        # It comes back on the same port.
+        self.nodes[2] = yield self.start_node(2, self.ports[2])
+        code, node3 = yield self.api("GET", "/2/nodes/node3", user=None)
+        self.assertIsInstance(node3["mtotal"], int)
+
+    @defer.inlineCallbacks
+    def test_certificates(self):
+        """A stranger certificate reaches no node; a node without the cluster's cannot join."""
+        stranger = NodeRpcClient(reactor, keypair("stranger"), timeout=10)
+        self.addCleanup(stranger.close)
+        for port in self.ports:
+            for procedure in ("version", "node_info", "os_diagnose"):
+                try:
+                    yield stranger.call("127.0.0.1", port, procedure)
+                except NodeRpcError:
+                    pass
+                else:
+                    self.fail("a stranger called %s on port %d" % (procedure, port))
+
+        # A node daemon holding another certificate is refused by the master.
+        rogue_dir = os.path.join(os.path.dirname(self.master_dir), "rogue")
+        write_keypair(os.path.join(rogue_dir, "server.pem"), keypair("rogue"))
+        rogue_port = free_port()
+        yield start_twistd(
+            self, "ganeti-noded",
+            ["--data-dir", rogue_dir, "--listen", "tcp:%d:interface=127.0.0.1" % rogue_port],
+        )
+        output = yield self.admin("node", "--control-socket", self.control, "add", "rogue",
+                                  "--ip", "127.0.0.1", "--port", str(rogue_port), expect=1)
+        self.assertIn("environment_error", output)
+        code, _ = yield self.api("GET", "/2/nodes/rogue", user=None)
+        self.assertEqual(code, 404)
+
+        # Removing a node, and the master cannot be removed.
+        yield self.admin("node", "--control-socket", self.control, "remove", "node3")
+        code, _ = yield self.api("GET", "/2/nodes/node3", user=None)
+        self.assertEqual(code, 404)
+        listing = yield self.admin("node", "--control-socket", self.control, "list")
+        self.assertNotIn("node3", listing)
+        self.assertEqual(certs.load(os.path.join(self.node_dirs[0], "server.pem")).digest(),
+                         certs.load(os.path.join(self.master_dir, "server.pem")).digest())
