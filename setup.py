@@ -26,12 +26,17 @@ setup(
         "ganeti_rapi.web",
         "ganeti_rapi.rpc",
         "ganeti_rapi.noded",
+        "ganeti_rapi.noded.hypervisor",
         "ganeti_rapi.engine",
         "ganeti_rapi.engine.units",
         "ganeti_rapi.cli",
         "twisted.plugins",
     ],
-    package_data={"twisted.plugins": ["ganeti_rapi_plugin.py", "ganeti_noded_plugin.py"]},
+    package_data={
+        "twisted.plugins": ["ganeti_rapi_plugin.py", "ganeti_noded_plugin.py"],
+        # The OS definition of the embedded default (scripts keep mode 0755).
+        "ganeti_rapi.noded": ["os/ganeti-rapi-noop/*"],
+    },
     install_requires=[
         # 22.4 is Debian bookworm's python3-twisted, which the .deb runs on.
         "Twisted[tls]>=22.4",

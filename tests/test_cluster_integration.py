@@ -144,10 +144,11 @@ class ClusterIntegrationTests(TestCase):
         self.assertEqual(role, "drained")
         code, node = yield self.api("GET", "/2/nodes/node2", user=None)
         self.assertEqual((node["drained"], node["master_candidate"]), (True, False))
-        job = yield self.run_job("PUT", "/2/nodes/node2/role", "regular")
+        job = yield self.run_job("PUT", "/2/nodes/node2/role", "master-candidate")
         self.assertEqual(job["status"], "success", job)
-        code, role = yield self.api("GET", "/2/nodes/node2/role", user=None)
-        self.assertEqual(role, "regular")
+        code, node = yield self.api("GET", "/2/nodes/node2", user=None)
+        self.assertEqual((node["drained"], node["master_candidate"], node["role"]),
+                         (False, True, "C"))
 
         # Storage.
         job = yield self.run_job(

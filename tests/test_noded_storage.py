@@ -1,7 +1,6 @@
 """Node storage: listing, LVM commands (real or stand-ins), and file disks."""
 
 import os
-import shutil
 
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase, TestCase

@@ -98,6 +98,8 @@ def open_engine(
     nodes = node_runner
     if nodes is None and rpc_client is not None:
         nodes = NodeRunner(rpc_client, config)
+    if nodes is not None:
+        config.add_listener(ConfigDistributor(config, nodes))
     queue = JobQueue(
         os.path.join(data_dir, QUEUE_DIR),
         clock,

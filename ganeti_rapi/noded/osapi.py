@@ -16,9 +16,11 @@ Scripts run with the OS directory as working directory, stdin from
 C{/dev/null} (the export script's stdout is the export file, the import
 script's stdin the file to import), only the documented environment
 (nothing of the daemon's own), stdout and stderr appended to a log file
-C{<data-dir>/node/os-logs/<kind>-<os>-<instance>-<timestamp>.log}, and a
-timeout after which the script is killed.  A script that fails has the
-last lines of its log quoted in the error.
+C{<data-dir>/node/os-logs/<kind>-<os>-<instance>-<timestamp>.log}, in a
+process group of its own (through util-linux's C{setsid} when present),
+and a timeout after which the script and everything it started are
+killed.  A script that fails has the last lines of its log quoted in the
+error.
 """
 
 import os
