@@ -43,6 +43,14 @@ class FakeHypervisorTests(SynchronousTestCase):
         with open(os.path.join(self.state_dir, "inst1.example.com")) as f:
             self.assertEqual(f.read(), "0\n256\n2\n")
 
+    def test_powercycle_stops_instances(self):
+        """A power cycle of a fake node stops every instance and says which."""
+        self.call("instance_start", instance=sample_instance())
+        message = self.call("node_powercycle", hypervisor="fake")
+        self.assertIn("inst1.example.com", message)
+        self.assertEqual(self.call("instance_list"), [])
+        self.assertIn("0 instance", self.call("node_powercycle"))
+
     def test_list_and_info(self):
         """A started instance is listed and described; others are not."""
         self.assertEqual(self.call("instance_list"), [])

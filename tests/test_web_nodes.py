@@ -396,7 +396,8 @@ class StorageTests(NodeTestCase):
             "allocatable": True}
 
     def list_units(self, node, storage_type, name_or_path, fields):
-        return [[dict(self.UNIT, name=name_or_path or "xenvg")[f] for f in fields]]
+        default = "/srv/file-storage" if storage_type == "file" else "xenvg"
+        return [[dict(self.UNIT, name=name_or_path or default)[f] for f in fields]]
 
     def test_access(self):
         """Listing storage needs write access, even though it is a GET."""
@@ -418,8 +419,7 @@ class StorageTests(NodeTestCase):
             "GET", "/2/nodes/%s/storage?output_fields=node,name,free,type" % N3
         )
         self.assertEqual(job["status"], "success", job)
-        storage_dir = self.config.cluster.file_storage_dir
-        self.assertEqual(job["opresult"], [[[N3, storage_dir, 60, "file"]]])
+        self.assertEqual(job["opresult"], [[[N3, "/srv/file-storage", 60, "file"]]])
         op = job["ops"][0]
         self.assertEqual(
             (op["nodes"], op["storage_type"], op["output_fields"]),
@@ -428,18 +428,26 @@ class StorageTests(NodeTestCase):
         self.assertEqual(op["reason"][-1][0], "gnt:library:rlib2:nodes_name_storage")
         self.assertEqual(
             self.calls("storage_list"),
-            [(N3, "storage_list", {"storage_type": "file", "name_or_path": storage_dir,
+            [(N3, "storage_list", {"storage_type": "file", "name_or_path": None,
                                    "fields": ["name", "free"]})],
         )
 
     def test_list_lvm(self):
-        """An LVM listing passes the storage type and no path."""
+        """An LVM listing passes the storage type; the opcode's name narrows it."""
         self.nodes.answer("storage_list", self.list_units)
         job = self.api.run_job(
             "GET", "/2/nodes/%s/storage?storage_type=lvm-vg&output_fields=size" % N3
         )
         self.assertEqual(job["opresult"], [[[100]]])
-        self.assertEqual(self.calls("storage_list")[0][2]["name_or_path"], None)
+        self.assertEqual(self.calls("storage_list")[0][2]["storage_type"], "lvm-vg")
+        d = self.api.engine.cluster.submit([(
+            "OP_NODE_QUERY_STORAGE", {},
+            {"output_fields": ["name"], "storage_type": "lvm-vg", "nodes": [N3],
+             "name": "vg2"},
+        )])
+        self.api.clock.advance(0)
+        self.assertEqual(self.api.job(self.successResultOf(d))["opresult"], [[["vg2"]]])
+        self.assertEqual(self.calls("storage_list")[1][2]["name_or_path"], "vg2")
 
     def test_failed_node(self):
         """A node that cannot list its storage fails the job when it is the only one."""

@@ -12,6 +12,7 @@ import os
 import socket
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from ganeti_rapi.engine import opcodes, units
@@ -82,6 +83,29 @@ def load_or_create_config(data_dir, clock, run_in_thread=None, node_cert_digest=
     return store
 
 
+class JobSubmitter:
+    """Lets a unit queue further jobs (node evacuation spawns one per instance).
+
+    Called with a list of jobs, each a list of complete opcode dicts; the
+    answer is a Deferred of C{[[True, job id] or [False, message], ...]} in
+    the same order, Ganeti's C{{"jobs": ...}} result shape.
+    """
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, jobs):
+        submissions = []
+        for ops in jobs:
+            d = self.processor.submit(list(ops))
+            d.addCallbacks(
+                lambda job_id: [True, job_id],
+                lambda failure: [False, failure.getErrorMessage()],
+            )
+            submissions.append(d)
+        return defer.gatherResults(submissions)
+
+
 def open_engine(
     data_dir, clock, run_in_thread=None, max_running=20, rpc_client=None,
     node_cert_digest=None, node_runner=None,
@@ -112,6 +136,7 @@ def open_engine(
     processor = JobProcessor(
         queue, locks, units.unit_factory, environment, clock, max_running=max_running
     )
+    environment.submit_jobs = JobSubmitter(processor)
     cluster = EngineCluster(config, queue, processor, clock, nodes)
     top = service.MultiService()
     processor.setServiceParent(top)

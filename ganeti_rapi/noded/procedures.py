@@ -122,6 +122,10 @@ class NodeProcedures:
         """Memory, CPUs, disk space and boot id of this node."""
         return _deferred(self.node.node_info, storage_units, hypervisor)
 
+    def rpc_node_powercycle(self, hypervisor="fake"):
+        """Power-cycle this node through its hypervisor; a message."""
+        return _deferred(lambda: self.hypervisors.get(hypervisor).powercycle())
+
     # -- instances ------------------------------------------------------------
 
     def rpc_instance_list(self, hypervisors=None):

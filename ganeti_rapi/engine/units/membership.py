@@ -20,34 +20,8 @@ from ganeti_rapi.engine.errors import (
 )
 from ganeti_rapi.engine.objects import Node
 from ganeti_rapi.engine.units.base import Unit
+from ganeti_rapi.engine.units.nodes import promote_candidates
 from ganeti_rapi.rpc.errors import NodeRpcError
-
-
-def candidate_pool_target(config):
-    """How many master candidates the cluster wants: the pool size, or
-    every eligible node if there are fewer."""
-    eligible = [n for n in config.nodes() if _eligible(n)]
-    return min(config.cluster.candidate_pool_size, len(eligible))
-
-
-def _eligible(node):
-    return node.master_capable and not node.offline and not node.drained
-
-
-def fill_candidate_pool(config):
-    """Promote eligible nodes until the pool is full; the names promoted."""
-    promoted = []
-    candidates = [n for n in config.nodes() if n.master_candidate]
-    missing = candidate_pool_target(config) - len(candidates)
-    for node in sorted(config.nodes(), key=lambda n: n.name):
-        if missing <= 0:
-            break
-        if _eligible(node) and not node.master_candidate:
-            node.master_candidate = True
-            config.touch(node)
-            promoted.append(node.name)
-            missing -= 1
-    return promoted
 
 
 class NodeAdd(Unit):
@@ -119,9 +93,11 @@ class NodeAdd(Unit):
     def _record(self):
         node = self._new_node()
         self.config.add_node(node)
-        promoted = fill_candidate_pool(self.config)
+        promoted = promote_candidates(self.config)
         if promoted:
-            self.env.feedback("Promoted to master candidate: %s" % ", ".join(promoted))
+            self.env.feedback(
+                "Promoted to master candidate: %s" % ", ".join(n.name for n in promoted)
+            )
         return self.save()
 
 
@@ -150,5 +126,5 @@ class NodeRemove(Unit):
     def execute(self):
         node = self.check()
         self.config.remove_node(node.uuid)
-        fill_candidate_pool(self.config)
+        promote_candidates(self.config)
         return self.save()

@@ -405,10 +405,10 @@ class NodeQueryStorage(Unit):
         if "name" not in fields:
             fields.insert(0, "name")
         name_index = fields.index("name")
-        if storage_type == "file":
-            name_or_path = self.config.cluster.file_storage_dir
-        else:
-            name_or_path = self.op.get("name")
+        # For file storage, no name means the node's own file storage
+        # directory: each node daemon knows where its directory is, and in a
+        # cluster on one host the directories differ from the master's.
+        name_or_path = self.op.get("name")
         online = sorted((n for n in nodes if not n.offline), key=lambda n: nice_key(n.name))
         calls = []
         for node in online:

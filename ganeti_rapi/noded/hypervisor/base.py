@@ -119,6 +119,10 @@ class BaseHypervisor:
         """The console object (RAPI's C{…/console} shape) of C{instance}."""
         raise NotImplementedError
 
+    def powercycle(self):
+        """Power-cycle the node as this hypervisor can; a Deferred of a message."""
+        raise NotImplementedError
+
     def node_info(self):
         """Host memory and CPUs as this hypervisor sees them.
 

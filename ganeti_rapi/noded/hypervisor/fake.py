@@ -300,6 +300,26 @@ class FakeHypervisor(base.BaseHypervisor):
     def node_info(self):
         return self._call(self._node_info)
 
+    def _powercycle(self):
+        stopped = []
+        for name in self._names():
+            if self._remove(self._path(name)):
+                stopped.append(name)
+        return stopped
+
+    def powercycle(self):
+        """What a power cycle does to a fake node: every instance stops.
+
+        The machine itself keeps running (Ganeti's fake hypervisor would
+        really reboot the host, which no test machine can allow).
+        """
+        d = self._call(self._powercycle)
+        d.addCallback(
+            lambda stopped: "Fake hypervisor: power cycle stopped %d instance(s)%s"
+            % (len(stopped), (": " + ", ".join(stopped)) if stopped else "")
+        )
+        return d
+
 
 def _count_processors(path):
     try:
