@@ -14,6 +14,7 @@ from zope.interface import implementer
 
 from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.errors import JobQueueError, OpPrereqError
+from ganeti_rapi.engine.instancefields import LIVE_INSTANCE_FIELDS
 from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT
 from ganeti_rapi.engine.queryfields import JOB_FIELDS, RESOURCES, QueryContext
 from ganeti_rapi.engine.units.tags import find_taggable
@@ -47,6 +48,10 @@ LIVE_NODE_FIELDS = frozenset(
     ["mtotal", "mnode", "mfree", "dtotal", "dfree", "sptotal", "spfree", "ctotal",
      "cnos", "cnodes", "csockets", "bootid"]
 )
+
+
+#: Per resource, the fields that make a query ask the nodes.
+LIVE_FIELDS = {"node": LIVE_NODE_FIELDS, "instance": LIVE_INSTANCE_FIELDS}
 
 
 class EngineEnvironment:
@@ -142,11 +147,16 @@ class EngineCluster:
     def _with_live_data(self, resource, fields, qfilter, names, answer):
         """Call C{answer(context)}, first asking the nodes for live data
         when the query needs it (a Deferred then)."""
-        wanted = resource == "node" and self.nodes is not None and (
-            LIVE_NODE_FIELDS.intersection(fields) or qfilter is not None
-        )
-        if not wanted:
+        live = LIVE_FIELDS.get(resource)
+        if live is None or self.nodes is None:
             return answer(self._context())
+        if not (live.intersection(fields) or qfilter is not None):
+            return answer(self._context())
+        if resource == "node":
+            return self._with_node_data(names, answer)
+        return self._with_instance_data(answer)
+
+    def _with_node_data(self, names, answer):
         if names is not None:
             nodes = [self.config.node_by_name(n) for n in names]
             if None in nodes:
@@ -154,9 +164,24 @@ class EngineCluster:
         else:
             nodes = self.config.nodes()
         d = self.nodes.call_nodes(nodes, "node_info", LIVE_DATA_TIMEOUT)
-        d.addCallback(
-            lambda outcomes: answer(self._context(_live_fields(outcomes)))
+        d.addCallback(lambda outcomes: answer(self._context(_live_fields(outcomes))))
+        return d
+
+    def _with_instance_data(self, answer):
+        nodes = [n for n in self.config.nodes() if n.vm_capable and not n.offline]
+        hypervisors = list(self.config.cluster.enabled_hypervisors)
+        d = self.nodes.call_nodes(
+            nodes, "all_instances_info", LIVE_DATA_TIMEOUT, hypervisors=hypervisors
         )
+
+        def gathered(outcomes):
+            live = {
+                uuid: result for uuid, (ok, result) in outcomes.items()
+                if ok and isinstance(result, dict)
+            }
+            return answer(QueryContext(self.config, self.queue, live_instances=live))
+
+        d.addCallback(gathered)
         return d
 
     def query(self, resource, fields, names=None, qfilter=None):

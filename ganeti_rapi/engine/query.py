@@ -154,6 +154,24 @@ class Resource:
         return {"fields": [self.describe(name) for name in names]}
 
 
+def attribute(name):
+    """A getter reading attribute C{name} of the object."""
+    return lambda ctx, obj: getattr(obj, name)
+
+
+def common_fields(kind):
+    """Ganeti's fields every top-level object has."""
+    return [
+        Field("uuid", "UUID", QFT_TEXT, "%s UUID" % kind, attribute("uuid")),
+        Field("ctime", "CTime", QFT_TIMESTAMP, "Creation timestamp", attribute("ctime")),
+        Field("mtime", "MTime", QFT_TIMESTAMP, "Modification timestamp", attribute("mtime")),
+        Field("serial_no", "SerialNo", QFT_NUMBER, "%s object serial number" % kind,
+              attribute("serial_no")),
+        Field("tags", "Tags", QFT_OTHER, "Tags", lambda ctx, obj: sorted(obj.tags)),
+    ]
+
+
+
 # -- filters --------------------------------------------------------------
 
 _BINARY = {

@@ -7,6 +7,7 @@ group's and the object's own; the C{custom_*} fields show only the object's
 own values.
 """
 
+from ganeti_rapi.engine.params import fill_dict, fill_nested
 from ganeti_rapi.engine.query import (
     QFT_BOOL,
     QFT_NUMBER,
@@ -19,6 +20,8 @@ from ganeti_rapi.engine.query import (
     Field,
     Resource,
     Unavailable,
+    attribute,
+    common_fields,
 )
 
 
@@ -27,42 +30,15 @@ class QueryContext:
 
     @ivar live_nodes: C{{node uuid: {live field: value}}} gathered from the
         node daemons for this query, or L{None} when none was asked for.
+    @ivar live_instances: C{{node uuid: {instance name: info}}} of the
+        nodes that answered, or L{None} when none was asked for.
     """
 
-    def __init__(self, config, queue=None, live_nodes=None):
+    def __init__(self, config, queue=None, live_nodes=None, live_instances=None):
         self.config = config
         self.queue = queue
         self.live_nodes = live_nodes
-
-
-def _attr(name):
-    return lambda ctx, obj: getattr(obj, name)
-
-
-def _common_fields(kind):
-    return [
-        Field("uuid", "UUID", QFT_TEXT, "%s UUID" % kind, _attr("uuid")),
-        Field("ctime", "CTime", QFT_TIMESTAMP, "Creation timestamp", _attr("ctime")),
-        Field("mtime", "MTime", QFT_TIMESTAMP, "Modification timestamp", _attr("mtime")),
-        Field("serial_no", "SerialNo", QFT_NUMBER, "%s object serial number" % kind,
-              _attr("serial_no")),
-        Field("tags", "Tags", QFT_OTHER, "Tags", lambda ctx, obj: sorted(obj.tags)),
-    ]
-
-
-def fill_dict(defaults, custom):
-    """C{defaults} overlaid with C{custom} (both may be empty)."""
-    result = dict(defaults or {})
-    result.update(custom or {})
-    return result
-
-
-def fill_nested(defaults, custom):
-    """Per-key fill for dicts of dicts (diskparams, hvparams)."""
-    result = {key: dict(value) for key, value in (defaults or {}).items()}
-    for key, value in (custom or {}).items():
-        result[key] = fill_dict(result.get(key), value)
-    return result
+        self.live_instances = live_instances
 
 
 # -- groups -----------------------------------------------------------------
@@ -79,10 +55,10 @@ def _group_instances(ctx, group):
     return sorted(names)
 
 
-GROUP_FIELDS = _common_fields("Group") + [
-    Field("name", "Group", QFT_TEXT, "Group name", _attr("name")),
+GROUP_FIELDS = common_fields("Group") + [
+    Field("name", "Group", QFT_TEXT, "Group name", attribute("name")),
     Field("alloc_policy", "AllocPolicy", QFT_TEXT, "Allocation policy for group",
-          _attr("alloc_policy")),
+          attribute("alloc_policy")),
     Field("node_cnt", "Nodes", QFT_NUMBER, "Number of nodes",
           lambda ctx, g: len(ctx.config.nodes_in_group(g.uuid))),
     Field("node_list", "NodeList", QFT_OTHER, "List of nodes", _group_nodes),
@@ -93,15 +69,15 @@ GROUP_FIELDS = _common_fields("Group") + [
     Field("ipolicy", "InstancePolicy", QFT_OTHER, "Instance policy limitations (merged)",
           lambda ctx, g: fill_dict(ctx.config.cluster.ipolicy, g.ipolicy)),
     Field("custom_ipolicy", "CustomInstancePolicy", QFT_OTHER,
-          "Custom instance policy limitations", _attr("ipolicy")),
+          "Custom instance policy limitations", attribute("ipolicy")),
     Field("ndparams", "NDParams", QFT_OTHER, "Node parameters",
           lambda ctx, g: fill_dict(ctx.config.cluster.ndparams, g.ndparams)),
     Field("custom_ndparams", "CustomNDParams", QFT_OTHER, "Custom node parameters",
-          _attr("ndparams")),
+          attribute("ndparams")),
     Field("diskparams", "DiskParameters", QFT_OTHER, "Disk parameters (merged)",
           lambda ctx, g: fill_nested(ctx.config.cluster.diskparams, g.diskparams)),
     Field("custom_diskparams", "CustomDiskParameters", QFT_OTHER,
-          "Custom disk parameters", _attr("diskparams")),
+          "Custom disk parameters", attribute("diskparams")),
     Field("networks", "Networks", QFT_OTHER, "Node group networks",
           lambda ctx, g: sorted(
               ctx.config.network(uuid).name for uuid in g.networks
@@ -167,30 +143,30 @@ def _node_ndparams(ctx, node):
     return fill_dict(filled, node.ndparams)
 
 
-NODE_FIELDS = _common_fields("Node") + [
-    Field("name", "Node", QFT_TEXT, "Node name", _attr("name")),
-    Field("pip", "PrimaryIP", QFT_TEXT, "Primary IP address", _attr("primary_ip")),
-    Field("sip", "SecondaryIP", QFT_TEXT, "Secondary IP address", _attr("secondary_ip")),
-    Field("offline", "Offline", QFT_BOOL, "Whether node is marked offline", _attr("offline")),
-    Field("drained", "Drained", QFT_BOOL, "Whether node is drained", _attr("drained")),
+NODE_FIELDS = common_fields("Node") + [
+    Field("name", "Node", QFT_TEXT, "Node name", attribute("name")),
+    Field("pip", "PrimaryIP", QFT_TEXT, "Primary IP address", attribute("primary_ip")),
+    Field("sip", "SecondaryIP", QFT_TEXT, "Secondary IP address", attribute("secondary_ip")),
+    Field("offline", "Offline", QFT_BOOL, "Whether node is marked offline", attribute("offline")),
+    Field("drained", "Drained", QFT_BOOL, "Whether node is drained", attribute("drained")),
     Field("master_candidate", "MasterC", QFT_BOOL,
-          "Whether node is a master candidate", _attr("master_candidate")),
+          "Whether node is a master candidate", attribute("master_candidate")),
     Field("master_capable", "MasterCapable", QFT_BOOL,
-          "Whether node can become a master candidate", _attr("master_capable")),
+          "Whether node can become a master candidate", attribute("master_capable")),
     Field("vm_capable", "VMCapable", QFT_BOOL,
-          "Whether node can host instances", _attr("vm_capable")),
+          "Whether node can host instances", attribute("vm_capable")),
     Field("powered", "Powered", QFT_BOOL, "Whether node is thought to be powered on",
-          _attr("powered")),
+          attribute("powered")),
     Field("master", "IsMaster", QFT_BOOL, "Whether node is master",
           lambda ctx, n: ctx.config.cluster.master_node == n.uuid),
     Field("role", "Role", QFT_TEXT, "Node role (M, C, D, O or R)",
           lambda ctx, n: node_role(ctx.config, n)),
     Field("group", "Group", QFT_TEXT, "Node group", _node_group),
-    Field("group.uuid", "GroupUUID", QFT_TEXT, "UUID of node group", _attr("group")),
+    Field("group.uuid", "GroupUUID", QFT_TEXT, "UUID of node group", attribute("group")),
     Field("ndparams", "NodeParameters", QFT_OTHER, "Merged node parameters",
           _node_ndparams),
     Field("custom_ndparams", "CustomNodeParameters", QFT_OTHER, "Custom node parameters",
-          _attr("ndparams")),
+          attribute("ndparams")),
     Field("pinst_list", "PriInstances", QFT_OTHER,
           "List of instances with this node as primary", _node_instances(True)),
     Field("sinst_list", "SecInstances", QFT_OTHER,
@@ -268,4 +244,6 @@ JOBS = Resource(
 )
 
 
-RESOURCES = {r.name: r for r in (GROUPS, NODES, JOBS)}
+from ganeti_rapi.engine.instancefields import INSTANCES  # noqa: E402
+
+RESOURCES = {r.name: r for r in (GROUPS, NODES, JOBS, INSTANCES)}
