@@ -68,6 +68,17 @@ class ICluster(Interface):
         @raise EntityNotFound: no such object.
         """
 
+    def instance_console(name):
+        """How to reach the console of instance C{name} (C{GET .../console}).
+
+        @return: (a Deferred of) the console dict: C{instance}, C{kind}
+            (C{ssh}, C{vnc}, C{spice} or C{message}) and, as the kind needs
+            them, C{message}, C{host}, C{port}, C{user}, C{command} (a
+            list), C{display}; keys without a value are left out.
+        @raise EntityNotFound: no such instance.
+        @raise ClusterUnavailable: the instance is not running.
+        """
+
     def submit(opcodes):
         """Queue one job of C{opcodes} (specification triples).
 

@@ -14,7 +14,7 @@ from twisted.internet import defer, error, protocol, reactor
 
 from ganeti_rapi import certs
 from ganeti_rapi.engine.noderpc import NodeOffline, NodeRunner
-from ganeti_rapi.rpc.errors import NodeProcedureError, NodeRpcError
+from ganeti_rapi.rpc.errors import NodeProcedureError, NodeRpcError, NodeUnreachable
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -399,3 +399,58 @@ def short_socket_path(testcase, name="master.sock"):
     directory = tempfile.mkdtemp(prefix="grapi-")
     testcase.addCleanup(shutil.rmtree, directory, True)
     return os.path.join(directory, name)
+
+
+class LocalNodes(NodeRunner):
+    """Node daemons' real procedures, called in-process instead of over TLS.
+
+    Each node name maps to a real L{NodeProcedures} with its own data
+    directory (fake hypervisor, file storage, OS definitions); only the
+    transport is skipped, so engine tests see what real nodes do.  The
+    integration tests cover the same calls over real node RPC.
+    """
+
+    def __init__(self, procedures):
+        NodeRunner.__init__(self, client=None, config=None)
+        self.procedures = procedures
+        self.down = set()
+
+    def call(self, node, procedure, timeout=None, /, **kwargs):
+        if node.offline:
+            return defer.fail(NodeOffline("Node '%s' is offline" % node.name))
+        host, port = self.address(node)
+        if node.name in self.down or node.name not in self.procedures:
+            return defer.fail(NodeUnreachable(host, port, procedure, "connection refused"))
+        method = getattr(self.procedures[node.name], "rpc_" + procedure, None)
+        if method is None:
+            return defer.fail(NodeProcedureError(
+                host, port, procedure, "UnknownProcedure", "no such procedure", 404))
+        d = defer.maybeDeferred(method, **kwargs)
+
+        def failed(failure):
+            if failure.check(NodeRpcError):
+                return failure
+            raise NodeProcedureError(
+                host, port, procedure, type(failure.value).__name__,
+                str(failure.value), 500,
+            )
+
+        d.addErrback(failed)
+        return d
+
+
+def local_nodes(testcase, names, total_mib=8192, available_mib=6144):
+    """C{LocalNodes} for C{names}, each node with its own data directory."""
+    from ganeti_rapi.noded.procedures import NodeProcedures
+    from ganeti_rapi.noded.testing import run_synchronously, write_host_files
+
+    base = os.path.abspath(testcase.mktemp())
+    procedures = {}
+    for name in names:
+        host = write_host_files(os.path.join(base, name, "host"), total_mib=total_mib,
+                                available_mib=available_mib)
+        procedures[name] = NodeProcedures(
+            os.path.join(base, name, "data"), run_in_thread=run_synchronously,
+            host_files=host,
+        )
+    return LocalNodes(procedures)

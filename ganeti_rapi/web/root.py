@@ -6,7 +6,7 @@ resources under C{/2} from its own module.
 """
 
 from ganeti_rapi import constants
-from ganeti_rapi.web import cluster, groups, jobs, nodes, query, tags
+from ganeti_rapi.web import cluster, groups, instances, jobs, nodes, query, tags
 from ganeti_rapi.web.os import OsResource
 from ganeti_rapi.web.base import ApiResource
 
@@ -69,6 +69,10 @@ def build_root(context):
     v2.putChild(b"jobs", jobs.JobsResource(context))
     v2.putChild(b"groups", groups.GroupsResource(context))
     v2.putChild(b"nodes", nodes.NodesResource(context))
+    v2.putChild(b"instances", instances.InstancesResource(context))
+    v2.putChild(
+        b"instances-multi-alloc", instances.InstancesMultiAllocResource(context)
+    )
     v2.putChild(b"os", OsResource(context))
     v2.putChild(b"query", query.QueryRootResource(context))
     return root

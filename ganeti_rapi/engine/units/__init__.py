@@ -1,7 +1,7 @@
 """Logical units, one per opcode; L{unit_factory} picks the unit for an opcode."""
 
 from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
-from ganeti_rapi.engine.units import cluster, groups, membership, nodes, tags
+from ganeti_rapi.engine.units import cluster, groups, instances, membership, nodes, tags
 from ganeti_rapi.engine.units import os as os_units
 
 #: OP_ID -> unit class, for every opcode this engine can carry out.
@@ -15,6 +15,13 @@ UNITS = {
     "OP_GROUP_ASSIGN_NODES": groups.GroupAssignNodes,
     "OP_CLUSTER_REDIST_CONF": cluster.ClusterRedistConf,
     "OP_CLUSTER_SET_PARAMS": cluster.ClusterSetParams,
+    "OP_INSTANCE_CREATE": instances.InstanceCreate,
+    "OP_INSTANCE_REMOVE": instances.InstanceRemove,
+    "OP_INSTANCE_STARTUP": instances.InstanceStartup,
+    "OP_INSTANCE_SHUTDOWN": instances.InstanceShutdown,
+    "OP_INSTANCE_REBOOT": instances.InstanceReboot,
+    "OP_INSTANCE_RENAME": instances.InstanceRename,
+    "OP_INSTANCE_QUERY_DATA": instances.InstanceQueryData,
     "OP_NODE_ADD": membership.NodeAdd,
     "OP_NODE_REMOVE": membership.NodeRemove,
     "OP_NODE_SET_PARAMS": nodes.NodeSetParams,

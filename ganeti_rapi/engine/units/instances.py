@@ -1,0 +1,658 @@
+# -*- test-case-name: tests.test_instances -*-
+"""The instance lifecycle: create, remove, start, stop, reboot, rename, query.
+
+Every change to a node goes through node RPC to its daemon: disks are
+created by the node's storage code (file disks are real sparse files in
+the node's file-storage directory, named by their index inside a directory
+per instance), the OS definition's create script runs on the primary node,
+and the hypervisor starts and stops the instance there.
+"""
+
+import random
+
+from twisted.internet import defer
+
+from ganeti_rapi.engine import allocator, locks
+from ganeti_rapi.engine.errors import (
+    ECODE_EXISTS,
+    ECODE_INVAL,
+    ECODE_STATE,
+    OpExecError,
+    OpPrereqError,
+)
+from ganeti_rapi.engine.objects import Disk, Instance, Nic
+from ganeti_rapi.engine.params import (
+    instance_beparams,
+    instance_hvparams,
+    instance_osparams,
+    nic_params,
+)
+from ganeti_rapi.engine.units.base import Unit
+
+#: Disk templates this engine creates disks for.
+SUPPORTED_TEMPLATES = frozenset(["diskless", "file"])
+
+#: Seconds an OS create script may run.
+OS_SCRIPT_TIMEOUT = 3600
+
+
+# -- what node daemons are told about an instance ------------------------------
+
+
+def disk_wire(disk):
+    return disk.to_dict()
+
+
+def nic_wire(cluster, nic):
+    data = nic.to_dict()
+    data["nicparams"] = nic_params(cluster, nic)
+    return data
+
+
+def instance_wire(config, instance):
+    """The instance as node procedures see it: parameters filled, names not uuids."""
+    cluster = config.cluster
+    node = config.node(instance.primary_node)
+    return {
+        "name": instance.name,
+        "uuid": instance.uuid,
+        "os": instance.os,
+        "hypervisor": instance.hypervisor,
+        "primary_node": node.name if node else None,
+        "secondary_nodes": [config.node(n).name for n in instance.secondary_nodes],
+        "disk_template": instance.disk_template,
+        "admin_state": instance.admin_state,
+        "beparams": instance_beparams(cluster, instance),
+        "hvparams": instance_hvparams(cluster, instance),
+        "osparams": instance_osparams(cluster, instance),
+        "disks": [disk_wire(d) for d in instance.disks],
+        "nics": [nic_wire(cluster, n) for n in instance.nics],
+        "network_port": instance.network_port,
+    }
+
+
+def file_disk_path(instance_name, index):
+    """Where file disk C{index} of an instance lives, inside the storage directory."""
+    return "%s/disk%d" % (instance_name, index)
+
+
+# -- base ----------------------------------------------------------------------------
+
+
+class InstanceUnit(Unit):
+    """An opcode on one existing instance (C{instance_name})."""
+
+    #: Whether the instance's nodes are locked exclusively.
+    exclusive_nodes = False
+
+    def instance(self):
+        return self.config.find_instance(self.op["instance_name"])
+
+    def lock_requests(self):
+        requests = [(locks.LEVEL_INSTANCE, self.op["instance_name"], True)]
+        instance = self.config.instance_by_name(self.op["instance_name"])
+        if instance is not None:
+            for uuid in instance.all_nodes:
+                node = self.config.node(uuid)
+                if node is not None:
+                    requests.append((locks.LEVEL_NODE, node.name, self.exclusive_nodes))
+        return requests
+
+    def primary(self, instance):
+        return self.config.node(instance.primary_node)
+
+    def rpc(self, node, procedure, rpc_timeout=None, /, **kwargs):
+        """Call a node procedure; failures become Ganeti errors."""
+        if self.env.nodes is None:
+            raise OpExecError("This master cannot reach node daemons")
+        return self.env.nodes.run(node, procedure, rpc_timeout, **kwargs)
+
+    @defer.inlineCallbacks
+    def is_running(self, instance):
+        """Whether the hypervisor of the primary node runs the instance."""
+        info = yield self.rpc(
+            self.primary(instance), "instance_info",
+            name=instance.name, hypervisor=instance.hypervisor,
+        )
+        return info is not None
+
+    def check_not_offline(self, instance):
+        if instance.admin_state == "offline":
+            raise OpPrereqError(
+                "Instance '%s' is marked offline" % instance.name, ECODE_STATE
+            )
+
+
+def need_of(cluster, instance):
+    beparams = instance_beparams(cluster, instance)
+    disk = sum(d.size for d in instance.disks) if instance.disk_template == "file" else 0
+    return allocator.Need(beparams.get("maxmem", 0), disk)
+
+
+# -- create ----------------------------------------------------------------------------
+
+
+def new_mac(config, prefix):
+    """A MAC address with the cluster's prefix that no NIC uses yet."""
+    used = {nic.mac for i in config.instances() for nic in i.nics}
+    rng = random.SystemRandom()
+    while True:
+        suffix = ":".join("%02x" % rng.randrange(256) for _ in range(3))
+        mac = "%s:%s" % (prefix, suffix)
+        if mac not in used:
+            return mac
+
+
+class InstanceCreate(Unit):
+    """Create an instance: place it, make its disks, install its OS, start it."""
+
+    def lock_requests(self):
+        requests = [(locks.LEVEL_INSTANCE, self.op["instance_name"], True)]
+        if self.op.get("pnode"):
+            requests.append((locks.LEVEL_NODE, self.op["pnode"], True))
+        else:
+            # The allocator looks at every node's free resources.
+            requests.append((locks.LEVEL_NODE, locks.ALL, True))
+        return requests
+
+    # parameters
+
+    def template(self):
+        cluster = self.config.cluster
+        template = self.op.get("disk_template") or cluster.enabled_disk_templates[0]
+        if template not in cluster.enabled_disk_templates:
+            raise OpPrereqError(
+                "Disk template '%s' is not enabled in cluster; enabled: %s"
+                % (template, ", ".join(cluster.enabled_disk_templates)),
+                ECODE_STATE,
+            )
+        if template not in SUPPORTED_TEMPLATES:
+            raise OpPrereqError(
+                "Disk template '%s' is not supported by this cluster yet" % template,
+                ECODE_INVAL,
+            )
+        return template
+
+    def hypervisor(self):
+        cluster = self.config.cluster
+        hypervisor = self.op.get("hypervisor") or cluster.default_hypervisor
+        if hypervisor not in cluster.enabled_hypervisors:
+            raise OpPrereqError(
+                "Hypervisor '%s' is not enabled in the cluster" % hypervisor, ECODE_STATE
+            )
+        return hypervisor
+
+    def beparams(self):
+        params = dict(self.op.get("beparams") or {})
+        if "memory" in params:
+            # The old single memory size sets both bounds.
+            memory = params.pop("memory")
+            params.setdefault("maxmem", memory)
+            params.setdefault("minmem", memory)
+        for key in ("maxmem", "minmem", "vcpus", "spindle_use"):
+            if key in params and (
+                isinstance(params[key], bool) or not isinstance(params[key], int)
+                or params[key] < 0
+            ):
+                raise OpPrereqError(
+                    "Backend parameter '%s' must be a non-negative integer" % key,
+                    ECODE_INVAL,
+                )
+        filled = dict(self.config.cluster.beparams.get("default", {}), **params)
+        if filled.get("minmem", 0) > filled.get("maxmem", 0):
+            raise OpPrereqError(
+                "Minimum memory (%s) is larger than maximum memory (%s)"
+                % (filled["minmem"], filled["maxmem"]),
+                ECODE_INVAL,
+            )
+        return params
+
+    def disks(self, template):
+        disks = []
+        for index, spec in enumerate(self.op["disks"]):
+            if not isinstance(spec, dict) or "size" not in spec:
+                raise OpPrereqError("Disk %d has no size" % index, ECODE_INVAL)
+            size = spec["size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+                raise OpPrereqError(
+                    "Invalid size of disk %d: %r" % (index, size), ECODE_INVAL
+                )
+            mode = spec.get("mode") or "rw"
+            if mode not in ("rw", "ro"):
+                raise OpPrereqError("Invalid mode of disk %d: %r" % (index, mode),
+                                    ECODE_INVAL)
+            disks.append(
+                Disk(dev_type=template, size=size, mode=mode, name=spec.get("name"),
+                     iv_name="disk/%d" % index)
+            )
+        if template == "diskless" and disks:
+            raise OpPrereqError("Disk template 'diskless' takes no disks", ECODE_INVAL)
+        return disks
+
+    def nics(self):
+        nics = []
+        for index, spec in enumerate(self.op["nics"]):
+            if not isinstance(spec, dict):
+                raise OpPrereqError("NIC %d is not an object" % index, ECODE_INVAL)
+            params = {}
+            if spec.get("mode"):
+                if spec["mode"] not in ("bridged", "routed", "openvswitch"):
+                    raise OpPrereqError("Invalid mode of NIC %d: %r" % (index, spec["mode"]),
+                                        ECODE_INVAL)
+                params["mode"] = spec["mode"]
+            link = spec.get("link") or spec.get("bridge")
+            if link:
+                params["link"] = link
+            if spec.get("vlan"):
+                params["vlan"] = spec["vlan"]
+            mac = spec.get("mac") or "auto"
+            nics.append(Nic(mac=mac, ip=spec.get("ip") or None, name=spec.get("name"),
+                            nicparams=params))
+        return nics
+
+    def build(self, pnode):
+        """The new instance object (not yet in the configuration)."""
+        template = self.template()
+        instance = Instance(
+            name=self.op["instance_name"],
+            primary_node=pnode.uuid,
+            os=self.op.get("os_type") or "",
+            hypervisor=self.hypervisor(),
+            admin_state="up" if self.op.get("start", True) else "down",
+            disk_template=template,
+            disks=self.disks(template),
+            nics=self.nics(),
+            beparams=self.beparams(),
+            hvparams=dict(self.op.get("hvparams") or {}),
+            osparams=dict(self.op.get("osparams") or {}),
+            tags=set(self.op.get("tags") or []),
+        )
+        return instance
+
+    # checks
+
+    def check_basics(self):
+        op = self.op
+        if op["mode"] != "create":
+            raise OpPrereqError(
+                "Instance creation mode '%s' is not supported by this cluster yet"
+                % op["mode"], ECODE_INVAL,
+            )
+        name = op["instance_name"]
+        if self.config.instance_by_name(name) is not None:
+            raise OpPrereqError("Instance '%s' is already in the cluster" % name,
+                                ECODE_EXISTS)
+        if not op.get("os_type") and not op.get("no_install"):
+            raise OpPrereqError("No guest OS specified", ECODE_INVAL)
+        if op.get("pnode") and op.get("iallocator"):
+            raise OpPrereqError("Give either a primary node or an allocator, not both",
+                                ECODE_INVAL)
+        if op.get("snode"):
+            raise OpPrereqError(
+                "Disk template '%s' has no secondary node" % self.template(), ECODE_INVAL
+            )
+        allocator.check_allocator_name(op.get("iallocator"))
+        # Parameters are checked by building the object once.
+        self.template()
+        self.hypervisor()
+        self.beparams()
+        self.disks(self.template())
+        self.nics()
+
+    @defer.inlineCallbacks
+    def choose_node(self, probe):
+        """The primary node: the one named, or the allocator's choice."""
+        need = need_of(self.config.cluster, probe)
+        if self.op.get("pnode"):
+            node = self.config.find_node(self.op["pnode"])
+            if not node.vm_capable or node.offline or node.drained:
+                raise OpPrereqError(
+                    "Node '%s' cannot host instances (offline, drained or not"
+                    " VM-capable)" % node.name, ECODE_STATE,
+                )
+            if self.op.get("start", True):
+                yield allocator.check_fits(self.env, node, need,
+                                           "instance %s" % probe.name)
+            elif need.disk:
+                yield allocator.check_fits(self.env, node, allocator.Need(0, need.disk),
+                                           "instance %s" % probe.name)
+            return node
+        nodes = yield allocator.allocate(self.env, need, self.op.get("group_name"))
+        return nodes[0]
+
+    @defer.inlineCallbacks
+    def check_os(self, node):
+        name = self.op.get("os_type")
+        if not name or self.op.get("no_install"):
+            return
+        base, _, variant = name.partition("+")
+        try:
+            info = yield self.env.nodes.run(node, "os_get", None, name=base)
+        except OpExecError:
+            raise OpPrereqError("OS '%s' not found on node %s" % (base, node.name),
+                                ECODE_INVAL)
+        if not info.get("status"):
+            raise OpPrereqError(
+                "OS '%s' on node %s is not valid: %s"
+                % (base, node.name, info.get("diagnose")), ECODE_INVAL,
+            )
+        variants = info.get("variants") or []
+        if variants and not self.op.get("force_variant"):
+            if not variant:
+                raise OpPrereqError(
+                    "OS '%s' requires a variant (one of %s)" % (base, ", ".join(variants)),
+                    ECODE_INVAL,
+                )
+            if variant not in variants:
+                raise OpPrereqError(
+                    "OS '%s' has no variant '%s'" % (base, variant), ECODE_INVAL
+                )
+
+    @defer.inlineCallbacks
+    def check(self):
+        self.check_basics()
+        if self.env.nodes is None:
+            raise OpPrereqError("This master cannot reach node daemons", ECODE_STATE)
+        probe = self.build(self.config.node(self.config.cluster.master_node))
+        node = yield self.choose_node(probe)
+        yield self.check_os(node)
+        self.node = node
+        return node
+
+    def dry_run_result(self):
+        return [self.node.name]
+
+    # execution
+
+    @defer.inlineCallbacks
+    def execute(self):
+        node = self.node  # chosen by check(), which the processor ran first
+        instance = self.build(node)
+        for nic in instance.nics:
+            if nic.mac in ("auto", "generate"):
+                nic.mac = new_mac(self.config, self.config.cluster.mac_prefix)
+        if instance.hypervisor == "kvm":
+            instance.network_port = self.config.allocate_port()
+        created = []
+        try:
+            for index, disk in enumerate(instance.disks):
+                if instance.disk_template == "file":
+                    path = file_disk_path(instance.name, index)
+                    disk.logical_id = ["loop", path]
+                    disk.nodes = [node.uuid]
+                    yield self.env.nodes.run(
+                        node, "blockdev_create_file", None, path=path, size_mib=disk.size
+                    )
+                    created.append(path)
+            self.config.add_instance(instance)
+            yield self.save()
+        except Exception:
+            yield self.remove_disk_files(node, created)
+            raise
+        try:
+            if not self.op.get("no_install") and instance.os:
+                self.env.feedback("Running the OS create script of %s on %s"
+                                  % (instance.os, node.name))
+                result = yield self.env.nodes.run(
+                    node, "os_create", OS_SCRIPT_TIMEOUT,
+                    instance=instance_wire(self.config, instance), reinstall=False,
+                )
+                self.env.feedback("OS installation log: %s" % result.get("log_file"))
+            if self.op.get("start", True):
+                yield self.env.nodes.run(
+                    node, "instance_start", None,
+                    instance=instance_wire(self.config, instance),
+                )
+        except Exception:
+            # Ganeti removes an instance whose installation failed.
+            self.config.remove_instance(instance.uuid)
+            yield self.save()
+            yield self.remove_disk_files(node, created)
+            raise
+        return [node.name]
+
+    @defer.inlineCallbacks
+    def remove_disk_files(self, node, paths):
+        for path in paths:
+            try:
+                yield self.env.nodes.run(node, "blockdev_remove_file", None, path=path)
+            except Exception as e:
+                self.env.feedback("Could not remove disk %s on %s: %s" % (path, node.name, e))
+
+
+# -- remove --------------------------------------------------------------------------
+
+
+class InstanceRemove(InstanceUnit):
+    """Stop the instance and remove it with all its disks."""
+
+    exclusive_nodes = True
+
+    def check(self):
+        return self.instance()
+
+    @defer.inlineCallbacks
+    def execute(self):
+        instance = self.check()
+        node = self.primary(instance)
+        wire = instance_wire(self.config, instance)
+        try:
+            yield self.rpc(node, "instance_shutdown", None, instance=wire,
+                           timeout=self.op.get("shutdown_timeout", 120))
+            for index, disk in enumerate(instance.disks):
+                if disk.dev_type == "file" and disk.logical_id:
+                    yield self.rpc(node, "blockdev_remove_file", None,
+                                   path=disk.logical_id[1])
+        except (OpExecError, OpPrereqError):
+            if not self.op.get("ignore_failures"):
+                raise
+        self.config.remove_instance(instance.uuid)
+        yield self.save()
+
+
+# -- power -----------------------------------------------------------------------------
+
+
+class InstanceStartup(InstanceUnit):
+    """Start the instance on its primary node."""
+
+    @defer.inlineCallbacks
+    def check(self):
+        instance = self.instance()
+        self.check_not_offline(instance)
+        node = self.primary(instance)
+        if node.offline:
+            raise OpPrereqError("Primary node %s is offline" % node.name, ECODE_STATE)
+        running = yield self.is_running(instance)
+        if not running:
+            yield allocator.check_fits(self.env, node,
+                                       allocator.Need(need_of(self.config.cluster,
+                                                              instance).memory, 0),
+                                       "starting instance %s" % instance.name)
+        self.target, self.running = instance, running
+
+    @defer.inlineCallbacks
+    def execute(self):
+        instance, running = self.target, self.running
+        if not self.op.get("no_remember") and instance.admin_state != "up":
+            instance.admin_state = "up"
+            instance.admin_state_source = "admin"
+            self.config.touch(instance)
+            yield self.save()
+        if not running:
+            wire = instance_wire(self.config, instance)
+            if self.op.get("beparams"):
+                wire["beparams"].update(self.op["beparams"])
+            if self.op.get("hvparams"):
+                wire["hvparams"].update(self.op["hvparams"])
+            yield self.rpc(self.primary(instance), "instance_start", None, instance=wire,
+                           startup_paused=self.op.get("startup_paused", False))
+
+
+class InstanceShutdown(InstanceUnit):
+    """Stop the instance."""
+
+    def check(self):
+        instance = self.instance()
+        self.check_not_offline(instance)
+        return instance
+
+    @defer.inlineCallbacks
+    def execute(self):
+        instance = self.check()
+        if not self.op.get("no_remember") and instance.admin_state != "down":
+            instance.admin_state = "down"
+            instance.admin_state_source = self.op.get("admin_state_source") or "admin"
+            self.config.touch(instance)
+            yield self.save()
+        node = self.primary(instance)
+        try:
+            yield self.rpc(node, "instance_shutdown", None,
+                           instance=instance_wire(self.config, instance),
+                           timeout=self.op.get("timeout", 120))
+        except OpPrereqError:
+            if not self.op.get("ignore_offline_nodes"):
+                raise
+
+
+class InstanceReboot(InstanceUnit):
+    """Reboot: soft and hard in the hypervisor, full as stop and start.
+
+    An instance that is not running is started, as Ganeti does.
+    """
+
+    @defer.inlineCallbacks
+    def check(self):
+        instance = self.instance()
+        self.check_not_offline(instance)
+        self.target, self.running = instance, (yield self.is_running(instance))
+
+    @defer.inlineCallbacks
+    def execute(self):
+        instance, running = self.target, self.running
+        node = self.primary(instance)
+        wire = instance_wire(self.config, instance)
+        reboot_type = self.op["reboot_type"]
+        if running and reboot_type in ("soft", "hard"):
+            yield self.rpc(node, "instance_reboot", None, instance=wire,
+                           reboot_type=reboot_type,
+                           shutdown_timeout=self.op.get("shutdown_timeout", 120))
+        else:
+            if running:
+                yield self.rpc(node, "instance_shutdown", None, instance=wire,
+                               timeout=self.op.get("shutdown_timeout", 120))
+            yield self.rpc(node, "instance_start", None, instance=wire)
+        if instance.admin_state != "up":
+            instance.admin_state = "up"
+            instance.admin_state_source = "admin"
+            self.config.touch(instance)
+            yield self.save()
+
+
+# -- rename and info ---------------------------------------------------------------
+
+
+class InstanceRename(InstanceUnit):
+    """Rename a stopped instance; the OS rename script runs on the primary node."""
+
+    def lock_requests(self):
+        return InstanceUnit.lock_requests(self) + [
+            (locks.LEVEL_INSTANCE, self.op["new_name"], True)
+        ]
+
+    @defer.inlineCallbacks
+    def check(self):
+        instance = self.instance()
+        new_name = self.op["new_name"]
+        if self.config.instance_by_name(new_name) not in (None, instance):
+            raise OpPrereqError("Instance '%s' is already in the cluster" % new_name,
+                                ECODE_EXISTS)
+        running = yield self.is_running(instance)
+        if running:
+            raise OpPrereqError(
+                "Instance '%s' is running; it must be stopped to be renamed"
+                % instance.name, ECODE_STATE,
+            )
+        self.target = instance
+
+    @defer.inlineCallbacks
+    def execute(self):
+        instance = self.target
+        old_name = instance.name
+        self.config.rename_instance(instance.uuid, self.op["new_name"])
+        yield self.save()
+        if instance.os:
+            try:
+                yield self.rpc(self.primary(instance), "os_rename", OS_SCRIPT_TIMEOUT,
+                               instance=instance_wire(self.config, instance),
+                               old_name=old_name)
+            except OpExecError as e:
+                # As in Ganeti, the rename stands; the OS script's failure is reported.
+                self.env.feedback("The OS rename script failed: %s" % e.args[0])
+        return self.op["new_name"]
+
+
+class InstanceQueryData(Unit):
+    """Detailed information on instances (C{…/info}): config and, unless static, live state."""
+
+    def lock_requests(self):
+        return []
+
+    def check(self):
+        names = self.op.get("instances") or [i.name for i in self.config.instances()]
+        return [self.config.find_instance(name) for name in names]
+
+    @defer.inlineCallbacks
+    def execute(self):
+        result = {}
+        for instance in self.check():
+            run_state = None
+            if not self.op.get("static"):
+                try:
+                    info = yield self.env.nodes.run(
+                        self.config.node(instance.primary_node), "instance_info", None,
+                        name=instance.name, hypervisor=instance.hypervisor,
+                    )
+                    run_state = "up" if info is not None else "down"
+                except (OpExecError, OpPrereqError):
+                    run_state = None
+            result[instance.name] = self.describe(instance, run_state)
+        return result
+
+    def describe(self, instance, run_state):
+        config, cluster = self.config, self.config.cluster
+        node = config.node(instance.primary_node)
+        return {
+            "name": instance.name,
+            "config_state": instance.admin_state,
+            "run_state": run_state,
+            "pnode": node.name if node else None,
+            "pnode_group_uuid": node.group if node else None,
+            "snodes": [config.node(n).name for n in instance.secondary_nodes],
+            "os": instance.os,
+            "network_port": instance.network_port,
+            "nics": [
+                [nic.ip, nic.mac, nic_params(cluster, nic).get("mode"),
+                 nic_params(cluster, nic).get("link"), nic.network, nic.network]
+                for nic in instance.nics
+            ],
+            "disk_template": instance.disk_template,
+            "disks": [
+                {"dev_type": d.dev_type, "logical_id": d.logical_id, "iv_name": d.iv_name,
+                 "size": d.size, "mode": d.mode, "name": d.name, "uuid": d.uuid,
+                 "spindles": d.spindles, "pstatus": None, "sstatus": None, "children": []}
+                for d in instance.disks
+            ],
+            "hypervisor": instance.hypervisor,
+            "hv_instance": dict(instance.hvparams),
+            "hv_actual": instance_hvparams(cluster, instance),
+            "be_instance": dict(instance.beparams),
+            "be_actual": instance_beparams(cluster, instance),
+            "os_instance": dict(instance.osparams),
+            "os_actual": instance_osparams(cluster, instance),
+            "ctime": instance.ctime,
+            "mtime": instance.mtime,
+            "uuid": instance.uuid,
+            "serial_no": instance.serial_no,
+            "tags": sorted(instance.tags),
+        }
