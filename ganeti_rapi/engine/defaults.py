@@ -265,10 +265,11 @@ ISPECS_STD = {
     "spindle-use": 1,
 }
 
-#: The default instance policy (C{IPOLICY_DEFAULTS}).
+#: The default instance policy (C{IPOLICY_DEFAULTS}).  Ganeti 3.1 added a
+#: C{memory-ratio} key; htools 3.0 (Debian bookworm's, what operators run
+#: against this server) refuses a policy that has it, so it is left out.
 IPOLICY = {
     "disk-templates": list(DISK_TEMPLATES),
-    "memory-ratio": 1.0,
     "minmax": [{"max": ISPECS_MAX, "min": ISPECS_MIN}],
     "spindle-ratio": 32.0,
     "std": ISPECS_STD,
