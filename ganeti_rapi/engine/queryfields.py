@@ -95,10 +95,8 @@ GROUPS = Resource(
 # -- nodes ------------------------------------------------------------------
 
 
-def node_role(config, node):
-    """Ganeti's one-letter node role."""
-    if config.cluster.master_node == node.uuid:
-        return "M"
+def role_of(node):
+    """A node's role letter from its flags (the master counts as C{C})."""
     if node.master_candidate:
         return "C"
     if node.drained:
@@ -106,6 +104,13 @@ def node_role(config, node):
     if node.offline:
         return "O"
     return "R"
+
+
+def node_role(config, node):
+    """Ganeti's one-letter node role: M, C, D, O or R."""
+    if config.cluster.master_node == node.uuid:
+        return "M"
+    return role_of(node)
 
 
 def _live(name):

@@ -29,6 +29,7 @@ from ganeti_rapi.engine.errors import (
     OpExecError,
     OpPrereqError,
 )
+from ganeti_rapi.engine.queryfields import role_of
 from ganeti_rapi.engine.units.base import Unit, merge_params, require_changes
 
 #: The role flags of a node, in the order results list them.
@@ -106,17 +107,6 @@ def node_lock_name(config, name):
         except OpPrereqError:
             return name
     return node.name
-
-
-def role_of(node):
-    """A node's role letter from its flags (the master counts as C{C})."""
-    if node.master_candidate:
-        return "C"
-    if node.drained:
-        return "D"
-    if node.offline:
-        return "O"
-    return "R"
 
 
 def candidate_stats(config, exceptions=()):
