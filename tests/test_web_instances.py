@@ -7,6 +7,8 @@ What the jobs then do is the logical units' business and is tested with
 them, so nothing here depends on whether a job succeeds.
 """
 
+import html
+
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -227,12 +229,13 @@ class InstanceTestCase(SynchronousTestCase):
         self.assertEqual(op["reason"][-1][:2], ["gnt:library:rlib2:%s" % rlib2_name, ""])
 
     def bad(self, method, path, body=None, part=None, user=WRITER):
-        """A request that is a 400; its message."""
+        """A request that is a 400; its message (HTML escapes undone)."""
         code, answer = self.api.request(method, path, body, user)
         self.assertEqual(code, 400, answer)
+        message = html.unescape(answer["message"])
         if part is not None:
-            self.assertIn(part, answer["message"])
-        return answer["message"]
+            self.assertIn(part, message)
+        return message
 
 
 class ReadTests(InstanceTestCase):
@@ -409,19 +412,26 @@ class CreateTests(InstanceTestCase):
         self.assertEqual(created["instance_name"], "inst9.example.com")
         self.assertEqual(created["os_type"], "debootstrap+default")
         self.assertNotIn("name", created)
-        self.assertEqual(
-            other,
-            {"instance_name": "inst8", "mode": "create", "os_type": "noop",
-             "disks": [{"size": 1024}], "nics": []},
-        )
+        expected = {"instance_name": "inst8", "mode": "create", "os_type": "noop",
+                    "disks": [{"size": 1024}], "nics": []}
+        self.assertEqual({k: other[k] for k in expected}, expected)
+        # Each instance is stored as a complete creation opcode, defaults filled.
+        self.assertEqual((other["OP_ID"], other["start"]), ("OP_INSTANCE_CREATE", True))
         op = self.op("POST", "/2/instances-multi-alloc", {"instances": [], "iallocator": None})
         self.assert_params(op, "OP_INSTANCE_MULTI_ALLOC", instances=[], iallocator=None,
                            dry_run=False)
 
     def test_multi_alloc_errors(self):
         path = "/2/instances-multi-alloc"
+        # An instance that is not a valid creation request is a 400 at once.
+        code, body = self.api.request(
+            "POST", path, {"instances": [{"instance_name": "x", "mode": "create",
+                                          "disks": [], "nics": [], "bogus": 1}]})
+        self.assertEqual(code, 400, body)
+        self.assertIn("instances[0]", body["message"])
         self.bad("POST", path, {}, part="instances")
         self.bad("POST", path, None, part="instances")
+        self.bad("POST", path, {"instances": None}, part="instances")
         self.bad("POST", path, {"instances": ["inst8"]}, part="instances[0]")
         self.bad("POST", path, {"instances": [{"name": "a", "instance_name": "a"}]})
         self.bad("POST", path, {"instances": [{"disks": [{"size": "?"}]}]},
@@ -666,7 +676,7 @@ class ReinstallTests(InstanceTestCase):
     def test_errors(self):
         self.assertEqual(
             self.bad("POST", self.PATH + "?reason=x", {"os": "noop"}),
-            "Can&#x27;t combine query and body parameters",
+            "Can't combine query and body parameters",
         )
         self.bad("POST", self.PATH, ["noop"])
         self.bad("POST", self.PATH, {"start": 1}, part="start")

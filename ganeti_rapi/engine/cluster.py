@@ -13,7 +13,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from ganeti_rapi.engine import opcodes, units
-from ganeti_rapi.engine.errors import JobQueueError, OpPrereqError
+from ganeti_rapi.engine.errors import JobQueueError, OpcodeValidationError, OpPrereqError
 from ganeti_rapi.engine.instancefields import LIVE_INSTANCE_FIELDS
 from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT
 from ganeti_rapi.engine.queryfields import JOB_FIELDS, RESOURCES, QueryContext
@@ -215,6 +215,13 @@ class EngineCluster:
 
     def submit(self, specs):
         ops = [opcodes.make_opcode(op_id, params, static) for op_id, params, static in specs]
+        for op in ops:
+            if op["OP_ID"] == "OP_INSTANCE_MULTI_ALLOC":
+                # Each instance is a creation request of its own; a bad one is
+                # a 400 now, as in Ganeti, not a failed job later.
+                op["instances"] = [
+                    _create_request(i, index) for index, i in enumerate(op["instances"])
+                ]
         d = self.processor.submit(ops)
         d.addErrback(self._queue_refused)
         return d
@@ -246,6 +253,16 @@ class EngineCluster:
         unknown = [f for f in fields if f not in _JOB_FIELD_NAMES]
         if unknown:
             raise InvalidRequest("Unknown job fields: %s" % ", ".join(unknown))
+
+
+def _create_request(instance, index):
+    if not isinstance(instance, dict):
+        raise OpcodeValidationError("instances[%d] is not an object" % index)
+    params = {k: v for k, v in instance.items() if k != "OP_ID"}
+    try:
+        return opcodes.make_opcode("OP_INSTANCE_CREATE", params)
+    except OpcodeValidationError as e:
+        raise OpcodeValidationError("instances[%d]: %s" % (index, e))
 
 
 def _live_fields(outcomes):

@@ -264,7 +264,7 @@ class InstancesMultiAllocResource(OpcodeResource):
 
     def post(self, call):
         params = body_object(call)
-        if "instances" not in params:
+        if params.get("instances") is None:
             raise errors.BadRequest(
                 "Request is missing required 'instances' field in body"
             )
