@@ -356,6 +356,7 @@ class CreateTests(InstanceTestCase):
         self.assertEqual(self.op("POST", "/2/instances", body)["instance_name"], "inst7")
 
     def test_usb_devices(self):
+        """A string of USB devices in a creation request gets commas between devices."""
         op = self.op("POST", "/2/instances",
                      create_body(hvparams={"usb_devices": "1-1 2-1"}))
         self.assertEqual(op["hvparams"], {"usb_devices": "1-1,2-1"})
@@ -422,6 +423,7 @@ class CreateTests(InstanceTestCase):
                            dry_run=False)
 
     def test_multi_alloc_errors(self):
+        """Malformed multi-alloc requests are 400s naming what is wrong."""
         path = "/2/instances-multi-alloc"
         # An instance that is not a valid creation request is a 400 at once.
         code, body = self.api.request(
@@ -477,6 +479,7 @@ class OperationTests(InstanceTestCase):
                  part="reboot_type")
 
     def test_shutdown(self):
+        """shutdown takes timeout and force from the body and no_remember, dry-run from the query."""
         op = self.op("PUT", "/2/instances/inst1/shutdown?no_remember=1&dry-run=1",
                      {"timeout": 10, "force": True})
         self.assert_params(
@@ -502,6 +505,7 @@ class OperationTests(InstanceTestCase):
         self.assert_params(op, "OP_INSTANCE_STARTUP", force=False, no_remember=False)
 
     def test_activate_deactivate(self):
+        """activate-disks takes ignore_size and deactivate-disks force from the query; bodies are ignored."""
         op = self.op("PUT", "/2/instances/inst1/activate-disks?ignore_size=1", {"x": 1})
         self.assert_params(
             op, "OP_INSTANCE_ACTIVATE_DISKS", instance_name="inst1", ignore_size=True
@@ -518,6 +522,7 @@ class OperationTests(InstanceTestCase):
         self.assertIs(op["force"], False)
 
     def test_recreate_disks(self):
+        """recreate-disks passes disks, nodes and iallocator from the body."""
         op = self.op("POST", "/2/instances/inst1/recreate-disks",
                      {"disks": [0, [1, {"size": 10}]], "nodes": ["n1"]})
         self.assert_params(
@@ -555,6 +560,7 @@ class OperationTests(InstanceTestCase):
             self.assertEqual(code, 404, path)
 
     def test_prepare_export(self):
+        """prepare-export needs a mode in the query."""
         op = self.op("PUT", "/2/instances/inst1/prepare-export?mode=remote")
         self.assert_params(op, "OP_BACKUP_PREPARE", instance_name="inst1", mode="remote")
         self.assert_reason(op, "instances_name_prepare_export")
@@ -584,6 +590,7 @@ class OperationTests(InstanceTestCase):
         self.assert_reason(op, "instances_name_export")
 
     def test_migrate_failover(self):
+        """migrate and failover pass their body parameters to the opcodes."""
         op = self.op("PUT", "/2/instances/inst1/migrate",
                      {"mode": "non-live", "cleanup": True, "target_node": "n2"})
         self.assert_params(
@@ -601,6 +608,7 @@ class OperationTests(InstanceTestCase):
         self.bad("PUT", "/2/instances/inst1/migrate", {"mode": "fast"}, part="mode")
 
     def test_rename(self):
+        """rename needs new_name and passes the checks."""
         op = self.op("PUT", "/2/instances/inst1/rename",
                      {"new_name": "inst2", "ip_check": False, "name_check": False})
         self.assert_params(
@@ -655,6 +663,7 @@ class ReinstallTests(InstanceTestCase):
             self.assertIs(ops[2]["force"], False)
 
     def test_body(self):
+        """The body form of reinstall chooses the OS, parameters and whether to start."""
         self.assert_job(
             self.ops("POST", self.PATH, {"os": "noop", "osparams": {"a": "b"}}),
             "noop", {"a": "b"},
@@ -674,6 +683,7 @@ class ReinstallTests(InstanceTestCase):
         self.assert_job(self.ops("POST", self.PATH + "?nostartup=0", {}), None)
 
     def test_errors(self):
+        """Query and body together, or a bad body, are 400s."""
         self.assertEqual(
             self.bad("POST", self.PATH + "?reason=x", {"os": "noop"}),
             "Can't combine query and body parameters",
@@ -687,6 +697,7 @@ class ReplaceDisksTests(InstanceTestCase):
     PATH = "/2/instances/inst1/replace-disks"
 
     def test_body(self):
+        """replace-disks reads the legacy query form, or a body with a list of indices or a string."""
         op = self.op("POST", self.PATH, {"mode": "replace_on_secondary", "disks": [0, 2],
                                          "early_release": True})
         self.assert_params(
@@ -715,6 +726,7 @@ class ReplaceDisksTests(InstanceTestCase):
         self.assert_params(op, "OP_INSTANCE_REPLACE_DISKS", mode="replace_auto", disks=[])
 
     def test_errors(self):
+        """Malformed replace-disks requests are 400s."""
         self.bad("POST", self.PATH, part="mode")
         self.bad("POST", self.PATH, {}, part="mode")
         self.bad("POST", self.PATH + "?mode=replace_auto&disks=a", part="disk index")
@@ -753,6 +765,7 @@ class ConsoleTests(InstanceTestCase):
         self.addCleanup(restore)
 
     def test_console(self):
+        """Any user with the read or write option gets the console object."""
         self.assertEqual(
             self.api.ok("GET", "/2/instances/inst1/console", user=READER), self.answer
         )
@@ -767,12 +780,14 @@ class ConsoleTests(InstanceTestCase):
         self.assertEqual(self.asked, [])
 
     def test_not_running(self):
+        """A console of an instance that is not running is a 503."""
         self.answer = interfaces.ClusterUnavailable("Instance inst1 is not running")
         code, body = self.api.request("GET", "/2/instances/inst1/console")
         self.assertEqual(code, 503)
         self.assertIn("not running", body["message"])
 
     def test_unknown(self):
+        """An unknown instance's console is a 404."""
         self.answer = interfaces.EntityNotFound("Instance 'nosuch' not known")
         self.assertEqual(self.api.request("GET", "/2/instances/nosuch/console")[0], 404)
 
