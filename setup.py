@@ -1,11 +1,11 @@
 """Packaging for ganeti-rapi.
 
-Packages are listed explicitly: ``twisted/plugins`` has no ``__init__.py``
-(it must not have one), so ``find_packages()`` would silently skip it and
-``twistd`` would never see our plugins.
+``twisted/plugins`` has no ``__init__.py`` (it must not have one), so
+``find_packages()`` would silently skip it and ``twistd`` would never see
+our plugins: it is named explicitly, after every package of ours.
 """
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 version = {}
 with open("ganeti_rapi/__init__.py") as source:
@@ -21,17 +21,7 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-2-Clause",
     python_requires=">=3.11",
-    packages=[
-        "ganeti_rapi",
-        "ganeti_rapi.web",
-        "ganeti_rapi.rpc",
-        "ganeti_rapi.noded",
-        "ganeti_rapi.noded.hypervisor",
-        "ganeti_rapi.engine",
-        "ganeti_rapi.engine.units",
-        "ganeti_rapi.cli",
-        "twisted.plugins",
-    ],
+    packages=find_packages(include=["ganeti_rapi", "ganeti_rapi.*"]) + ["twisted.plugins"],
     package_data={
         "twisted.plugins": ["ganeti_rapi_plugin.py", "ganeti_noded_plugin.py"],
         # The OS definition of the embedded default (scripts keep mode 0755).

@@ -59,6 +59,28 @@ class Options(usage.Options):
             "Directory of the file storage type [default: <data-dir>/file-storage].",
         ],
         [
+            "shared-file-storage-dir",
+            None,
+            None,
+            "Directory of the sharedfile disk template, a file system every node "
+            "mounts at the same place (must match the cluster's "
+            "shared_file_storage_dir) [default: /srv/ganeti/shared-file-storage].",
+        ],
+        [
+            "extstorage-search-path",
+            None,
+            None,
+            "Colon-separated directories searched for ExtStorage providers, first "
+            "match wins [default: /srv/ganeti/extstorage:<data-dir>/extstorage].",
+        ],
+        [
+            "adoptable-blockdev-roots",
+            None,
+            None,
+            "Colon-separated directories whose block devices (and regular files) "
+            "the blockdev disk template may adopt [default: /dev/disk].",
+        ],
+        [
             "os-search-path",
             None,
             None,
@@ -98,6 +120,16 @@ class Options(usage.Options):
             if not directories:
                 raise usage.UsageError("--os-search-path: no directory given")
             self["os-search-path"] = directories
+        for key in ("extstorage-search-path", "adoptable-blockdev-roots"):
+            if self[key] is not None:
+                directories = [p for p in self[key].split(":") if p]
+                if not all(p.startswith("/") for p in directories):
+                    raise usage.UsageError(f"--{key}: directories must be absolute")
+                self[key] = directories
+        if self["shared-file-storage-dir"] is not None and not self[
+            "shared-file-storage-dir"
+        ].startswith("/"):
+            raise usage.UsageError("--shared-file-storage-dir must be absolute")
         if self["os-script-timeout"] <= 0:
             raise usage.UsageError("--os-script-timeout must be positive")
         if not 0 <= self["port"] <= 65535:
@@ -166,6 +198,9 @@ def makeService(options):
         file_storage_dir=options["file-storage-dir"],
         os_search_path=options["os-search-path"],
         os_script_timeout=options["os-script-timeout"],
+        shared_file_storage_dir=options["shared-file-storage-dir"],
+        extstorage_search_path=options["extstorage-search-path"],
+        adoptable_roots=options["adoptable-blockdev-roots"],
     )
     return build_service(
         reactor, options["listen"], data_dir, keypair, procedures=procedures

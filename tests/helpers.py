@@ -439,8 +439,12 @@ class LocalNodes(NodeRunner):
         return d
 
 
-def local_nodes(testcase, names, total_mib=8192, available_mib=6144):
-    """C{LocalNodes} for C{names}, each node with its own data directory."""
+def local_nodes(testcase, names, total_mib=8192, available_mib=6144, **node_options):
+    """C{LocalNodes} for C{names}, each node with its own data directory.
+
+    C{node_options} are passed to every L{NodeProcedures} (for example
+    C{shared_file_storage_dir}, C{adoptable_roots}).
+    """
     from ganeti_rapi.noded.procedures import NodeProcedures
     from ganeti_rapi.noded.testing import run_synchronously, write_host_files
 
@@ -451,6 +455,6 @@ def local_nodes(testcase, names, total_mib=8192, available_mib=6144):
                                 available_mib=available_mib)
         procedures[name] = NodeProcedures(
             os.path.join(base, name, "data"), run_in_thread=run_synchronously,
-            host_files=host,
+            host_files=host, **node_options,
         )
     return LocalNodes(procedures)

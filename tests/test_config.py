@@ -186,7 +186,8 @@ class DefaultClusterTests(ConfigTestMixin, SynchronousTestCase):
         """The file is Ganeti-shaped, indented JSON with mode 0640."""
         store = self.create()
         raw = self.read_file()
-        self.assertIn(b'\n "cluster": {', raw)
+        # Indented, one key per line, so an administrator can read and diff it.
+        self.assertRegex(raw, rb'\n +"cluster": \{\n')
         document = json.loads(raw)
         self.assertEqual(
             sorted(document),

@@ -2,12 +2,15 @@
 
 import os
 import shutil
+import signal
 import sys
 import threading
+import time
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, process, reactor, task
 from twisted.trial.unittest import TestCase
 
+from ganeti_rapi.noded import runtime as runtime_module
 from ganeti_rapi.noded.runtime import Runtime
 from ganeti_rapi.noded.testing import read_pid, wait_until_dead, write_script
 
@@ -90,6 +93,68 @@ class RunTests(TestCase):
         d.cancel()
         yield self.assertFailure(d, defer.CancelledError)
         self.assertTrue((yield wait_until_dead(pid)))
+
+    @defer.inlineCallbacks
+    def test_timeout_before_own_group(self):
+        """A command that has not made its own group yet is still signalled itself."""
+        self.patch(runtime_module, "KILL_GRACE", 3600.0)  # only SIGTERM can end it
+        pidfile = os.path.join(self.dir, "pid")
+        script = write_script(
+            os.path.join(self.dir, "slow"), f'#!/bin/sh\necho $$ > "{pidfile}"\nexec sleep 60\n'
+        )
+        # No setsid in front: the process group it is said to lead never exists.
+        result = yield self.runtime.run([script], timeout=0.5, own_group=True)
+        self.assertTrue(result.timed_out)
+        self.assertEqual(result.signal, signal.SIGTERM)
+        pid = yield read_pid(pidfile)
+        self.assertTrue((yield wait_until_dead(pid)))
+
+    test_timeout_before_own_group.timeout = 30
+
+    def no_pipes(self):
+        fd = os.open(os.devnull, os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        return {0: fd, 1: fd, 2: fd}
+
+    @defer.inlineCallbacks
+    def test_result_not_delivered_while_reaping(self):
+        """The result never fires from inside Twisted's reaping, only from the reactor's loop.
+
+        trial spawns this child before it runs the reactor, and the reactor
+        reaps it while starting: a callback (trial's reactor.crash()) run
+        from there would keep the reactor from handling SIGCHLD next time.
+        """
+        child_fds = self.no_pipes()
+        child_fds[0], hold = os.pipe()  # it runs until we close our end
+        before = set(process.reapProcessHandlers)
+        d = self.runtime.run(["/bin/cat"], timeout=30, child_fds=child_fds)
+        os.close(child_fds[0])
+        (pid,) = set(process.reapProcessHandlers) - before
+        os.close(hold)
+        for _ in range(1000):  # until it has exited; it stays a zombie until reaped
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG):
+                break
+            time.sleep(0.01)
+        process.reapAllProcesses()  # what the reactor does when it starts
+        self.assertNotIn(pid, process.reapProcessHandlers)
+        self.assertFalse(d.called)
+        result = yield d
+        self.assertTrue(result.succeeded)
+
+    @defer.inlineCallbacks
+    def test_exit_noticed_without_sigchld(self):
+        """A child without pipes is reaped even when SIGCHLD does not reach the reactor."""
+        self.patch(runtime_module, "REAP_INTERVAL", 0.05)
+        yield task.deferLater(reactor, 0, lambda: None)  # the reactor has started
+        previous = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.addCleanup(signal.signal, signal.SIGCHLD, previous)
+        # It outlives any wake-up already on its way to the reactor.
+        result = yield self.runtime.run(
+            ["/bin/sh", "-c", "sleep 0.2; exit 4"], timeout=30, child_fds=self.no_pipes()
+        )
+        self.assertEqual(result.exit_code, 4)
+
+    test_exit_noticed_without_sigchld.timeout = 15
 
     @defer.inlineCallbacks
     def test_cannot_execute(self):

@@ -243,8 +243,22 @@ class RequireAuthenticationTests(ApiTestMixin, SynchronousTestCase):
 
     def test_anonymous_read_refused(self):
         """With --require-authentication an anonymous read is a 401."""
-        self.assertError(self.request("GET", "/version"), 401)
+        self.assertError(self.request("GET", "/"), 401)
+        self.assertError(self.request("GET", "/2/features"), 401)
         self.assertError(self.request("GET", "/2/echo"), 401)
+
+    def test_version_for_the_watcher(self):
+        """GET /version answers 2 without credentials all the same, as
+        ganeti-watcher's liveness probe needs; sent credentials still count."""
+        response, body = self.request("GET", "/version")
+        self.assertEqual((response.code, body), (200, 2))
+        self.assertEqual(
+            response.headers.getRawHeaders(b"content-type"), [b"application/json"]
+        )
+        self.assertEqual(self.request("GET", "/version", user=("writer", "wpass"))[1], 2)
+        self.assertError(self.request("GET", "/version", user=("writer", "nope")), 401)
+        self.assertError(self.request("PUT", "/version"), 401)
+        self.assertError(self.request("GET", "/version/x"), 401)
 
     def test_credentials_first(self):
         """Unauthenticated requests get 401 before 404 and 501."""
@@ -404,3 +418,21 @@ class AsyncTests(ApiTestMixin, SynchronousTestCase):
         self.client.flush()
         self.failureResultOf(d)
         self.assertEqual(self.slow.cancelled, self.slow.pending)
+
+
+class NotFoundBodyTests(SynchronousTestCase):
+    def test_unknown_objects(self):
+        """A missing instance, node, group or job is Ganeti's plain 404, whose
+        text clients match whole ("404 Not Found: Nothing matches the given URI")."""
+        from tests.helpers import EngineFixture, FakeNodes
+
+        api = EngineFixture(self, nodes=FakeNodes())
+        for path in ("/2/instances/nosuch", "/2/nodes/nosuch", "/2/groups/nosuch",
+                     "/2/jobs/999", "/2/instances/nosuch/tags"):
+            self.assertEqual(api.request("GET", path, user=None), (404, NOT_FOUND), path)
+        self.assertEqual(
+            api.request("GET", "/2/jobs/999/wait",
+                        body={"fields": ["status"], "previous_job_info": None,
+                              "previous_log_serial": None}),
+            (404, NOT_FOUND),
+        )

@@ -5,7 +5,11 @@ What a node can take is read live from its daemon (C{node_info}: free
 memory, less what running instances use, and file-storage space), as
 Ganeti checks free memory before it starts an instance.  The built-in allocator picks, among the nodes that fit, the one
 with the most free memory, the way htools' C{hail} prefers balanced nodes.
+External allocators (C{hail} itself) are run by
+L{ganeti_rapi.engine.iallocator}.
 """
+
+import re
 
 from twisted.internet import defer
 
@@ -77,9 +81,12 @@ def check_fits(env, node, need, what):
 
 
 @defer.inlineCallbacks
-def allocate(env, need, group_name=None, count=1, exclude=()):
+def allocate(env, need, group_name=None, count=1, exclude=(), reserved=None):
     """Choose C{count} distinct nodes for an instance with the built-in allocator.
 
+    @param reserved: C{{node uuid: (memory, disk)}} already promised to
+        other instances of the same request (multi-allocation), taken off
+        what the nodes report as free.
     @return: a list of node objects, the primary first.
     @raise OpPrereqError: C{insufficient_resources} if not enough nodes fit.
     """
@@ -87,6 +94,11 @@ def allocate(env, need, group_name=None, count=1, exclude=()):
     if not nodes:
         raise OpPrereqError("No node can host instances", ECODE_NORES)
     free = yield node_resources(env, nodes)
+    for uuid, (memory, disk) in (reserved or {}).items():
+        if uuid in free:
+            free_memory, free_disk = free[uuid]
+            free[uuid] = (free_memory - memory,
+                          None if free_disk is None else free_disk - disk)
     candidates = [n for n in nodes if n.uuid in free and fits(free[n.uuid], need)]
     candidates.sort(key=lambda n: (-free[n.uuid][0], n.name))
     if len(candidates) < count:
@@ -99,7 +111,18 @@ def allocate(env, need, group_name=None, count=1, exclude=()):
     return candidates[:count]
 
 
+#: What an external allocator's name may look like: a file name, never a path.
+VALID_NAME = re.compile(r"^[\w.-]+$")
+
+
 def check_allocator_name(name):
-    """Refuse allocators this engine cannot run."""
-    if name not in (None, "", BUILTIN):
-        raise OpPrereqError("Unknown instance allocator '%s'" % name, ECODE_INVAL)
+    """Refuse what cannot name an allocator.
+
+    Allowed: nothing, Ganeti's C{"."} (the cluster's default),
+    L{BUILTIN}, or the file name of an external allocator program
+    (L{ganeti_rapi.engine.iallocator} looks it up in its search path).
+    """
+    if name in (None, "", ".", BUILTIN):
+        return
+    if not isinstance(name, str) or not VALID_NAME.match(name) or name == "..":
+        raise OpPrereqError("Invalid instance allocator name %r" % (name,), ECODE_INVAL)

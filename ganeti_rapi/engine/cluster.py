@@ -14,9 +14,11 @@ from zope.interface import implementer
 
 from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.errors import JobQueueError, OpcodeValidationError, OpPrereqError
+from ganeti_rapi.engine.exports import gather_exports
 from ganeti_rapi.engine.instancefields import LIVE_INSTANCE_FIELDS
-from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT
+from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT, NodeOffline
 from ganeti_rapi.engine.queryfields import JOB_FIELDS, RESOURCES, QueryContext
+from ganeti_rapi.engine.units.instances import instance_wire
 from ganeti_rapi.engine.units.tags import find_taggable
 from ganeti_rapi.interfaces import (
     ClusterUnavailable,
@@ -24,6 +26,7 @@ from ganeti_rapi.interfaces import (
     ICluster,
     InvalidRequest,
 )
+from ganeti_rapi.rpc.errors import NodeRpcError
 
 #: The Ganeti release whose RAPI this server implements.  Clients compare
 #: C{software_version} with Ganeti releases to decide what to send.
@@ -41,6 +44,10 @@ FEATURE_OPCODES = {
 }
 
 _JOB_FIELD_NAMES = frozenset(f.name for f in JOB_FIELDS)
+
+#: C{/2/info}'s architecture pair, computed once: C{platform.architecture()}
+#: runs the C{file} program, far too slow (and blocking) for every request.
+ARCHITECTURE = (platform.architecture()[0], platform.machine())
 
 
 #: Node fields that come from the node daemons, not the configuration.
@@ -99,7 +106,7 @@ class EngineCluster:
             "os_api_version": OS_API_VERSION,
             "export_version": EXPORT_VERSION,
             "vcs_version": "ganeti-rapi %s" % _version(),
-            "architecture": [platform.architecture()[0], platform.machine()],
+            "architecture": list(ARCHITECTURE),
             "name": cluster.cluster_name,
             "master": master.name if master is not None else None,
             "default_hypervisor": cluster.default_hypervisor,
@@ -147,6 +154,8 @@ class EngineCluster:
     def _with_live_data(self, resource, fields, qfilter, names, answer):
         """Call C{answer(context)}, first asking the nodes for live data
         when the query needs it (a Deferred then)."""
+        if resource == "export":
+            return self._with_export_data(answer)
         live = LIVE_FIELDS.get(resource)
         if live is None or self.nodes is None:
             return answer(self._context())
@@ -155,6 +164,21 @@ class EngineCluster:
         if resource == "node":
             return self._with_node_data(names, answer)
         return self._with_instance_data(answer)
+
+    def _with_export_data(self, answer):
+        """Exports exist only on the nodes: ask every node for its list."""
+        context = self._context()
+        if self.nodes is None:
+            context.live_exports = {}
+            return answer(context)
+        d = gather_exports(self.config, self.nodes, LIVE_DATA_TIMEOUT)
+
+        def gathered(live):
+            context.live_exports = live
+            return answer(context)
+
+        d.addCallback(gathered)
+        return d
 
     def _with_node_data(self, names, answer):
         if names is not None:
@@ -210,6 +234,40 @@ class EngineCluster:
         except OpPrereqError as e:
             raise EntityNotFound(e.args[0])
         return sorted(obj.tags)
+
+    def instance_console(self, name):
+        """The console of a running instance, as its primary node describes it.
+
+        @raise EntityNotFound: no such instance.
+        @raise ClusterUnavailable: it does not run, or its node cannot be asked.
+        """
+        try:
+            instance = self.config.find_instance(name)
+        except OpPrereqError as e:
+            raise EntityNotFound(e.args[0])
+        if self.nodes is None:
+            raise ClusterUnavailable("This master cannot reach node daemons")
+        node = self.config.node(instance.primary_node)
+        wire = instance_wire(self.config, instance)
+
+        def running(info):
+            if info is None:
+                raise ClusterUnavailable("Instance %s is not running" % instance.name)
+            return self.nodes.call(node, "instance_console_info", LIVE_DATA_TIMEOUT,
+                                   instance=wire)
+
+        def unreachable(failure):
+            failure.trap(NodeRpcError, NodeOffline)
+            raise ClusterUnavailable(
+                "Instance %s is not reachable: %s" % (instance.name, failure.value)
+            )
+
+        d = self.nodes.call(node, "instance_info", LIVE_DATA_TIMEOUT,
+                            name=instance.name, hypervisor=instance.hypervisor)
+        d.addCallback(running)
+        d.addErrback(unreachable)
+        d.addCallback(lambda console: {k: v for k, v in console.items() if v is not None})
+        return d
 
     # -- jobs
 

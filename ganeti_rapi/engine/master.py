@@ -13,12 +13,14 @@ import socket
 
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorProcess
 from twisted.logger import Logger
 
 from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.cluster import EngineCluster, EngineEnvironment
 from ganeti_rapi.engine.config import ConfigMissing, ConfigStore
 from ganeti_rapi.engine.distribution import ConfigDistributor
+from ganeti_rapi.engine.iallocator import AllocatorRunner
 from ganeti_rapi.engine.locks import LockManager
 from ganeti_rapi.engine.noderpc import NodeRunner
 from ganeti_rapi.engine.processor import JobProcessor
@@ -108,7 +110,7 @@ class JobSubmitter:
 
 def open_engine(
     data_dir, clock, run_in_thread=None, max_running=20, rpc_client=None,
-    node_cert_digest=None, node_runner=None,
+    node_cert_digest=None, node_runner=None, process_reactor=None,
 ):
     """Load everything from C{data_dir} and wire the engine; see the module.
 
@@ -117,6 +119,8 @@ def open_engine(
     @param node_runner: an object with L{NodeRunner}'s C{call}, C{run} and
         C{call_nodes} used instead of one built on C{rpc_client} (tests
         stand in for node daemons this way).
+    @param process_reactor: a reactor that spawns external instance
+        allocators; the clock, when it can spawn processes, by default.
     """
     config = load_or_create_config(data_dir, clock, run_in_thread, node_cert_digest)
     nodes = node_runner
@@ -137,6 +141,11 @@ def open_engine(
         queue, locks, units.unit_factory, environment, clock, max_running=max_running
     )
     environment.submit_jobs = JobSubmitter(processor)
+    if process_reactor is None and IReactorProcess.providedBy(clock):
+        process_reactor = clock
+    environment.iallocators = None
+    if process_reactor is not None:
+        environment.iallocators = AllocatorRunner(process_reactor, run_in_thread)
     cluster = EngineCluster(config, queue, processor, clock, nodes)
     top = service.MultiService()
     processor.setServiceParent(top)

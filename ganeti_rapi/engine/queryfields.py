@@ -250,5 +250,6 @@ JOBS = Resource(
 
 
 from ganeti_rapi.engine.instancefields import INSTANCES  # noqa: E402
+from ganeti_rapi.engine.exports import EXPORTS  # noqa: E402
 
-RESOURCES = {r.name: r for r in (GROUPS, NODES, JOBS, INSTANCES)}
+RESOURCES = {r.name: r for r in (GROUPS, NODES, JOBS, INSTANCES, EXPORTS)}

@@ -14,7 +14,10 @@ Under the data directory the node keeps:
  - C{os/}: OS definitions installed for this node only;
  - C{node/fake-hv/}: the fake hypervisor's running instances;
  - C{node/os-logs/}: logs of OS scripts;
- - C{node/export/}: files written by OS export scripts, read by imports;
+ - C{node/export/}: files written by OS export scripts, read by imports,
+   and the instance exports kept on this node (C{<instance>/config.ini}...);
+ - C{node/extstorage-logs/}: output of ExtStorage provider scripts;
+ - C{extstorage/}: ExtStorage providers installed for this node only;
  - C{node/files/}: files uploaded by the master.
 """
 
@@ -24,7 +27,13 @@ from twisted.internet import defer
 
 import ganeti_rapi
 from ganeti_rapi import paths
-from ganeti_rapi.noded import osapi
+from ganeti_rapi.noded import extstorage, osapi
+from ganeti_rapi.noded.disks import (
+    DEFAULT_ADOPTABLE_ROOTS,
+    DEFAULT_SHARED_FILE_STORAGE_DIR,
+    NodeDisks,
+)
+from ganeti_rapi.noded.exports import MAX_CHUNK, Exports
 from ganeti_rapi.noded.files import FileReceiver
 from ganeti_rapi.noded.hypervisor import Hypervisors
 from ganeti_rapi.noded.hypervisor.fake import FakeHypervisor
@@ -40,6 +49,7 @@ FAKE_HV_DIR = ("node", "fake-hv")
 OS_LOG_DIR = ("node", "os-logs")
 EXPORT_DIR = ("node", "export")
 UPLOAD_DIR = ("node", "files")
+EXTSTORAGE_LOG_DIR = ("node", "extstorage-logs")
 
 
 def _deferred(f, *args):
@@ -70,6 +80,12 @@ class NodeProcedures:
     @param os_script_timeout: seconds an OS script may run.
     @param host_files: where C{/proc} and C{/sys} facts are read from.
     @param which: finds LVM tools by name (blocks; called in a thread).
+    @param shared_file_storage_dir: the directory every node mounts for the
+        C{sharedfile} disk template (Ganeti's default if L{None}).
+    @param extstorage_search_path: directories searched for ExtStorage
+        providers (L{extstorage.default_search_path} if L{None}).
+    @param adoptable_roots: directories devices may be adopted from for
+        the C{blockdev} disk template (Ganeti's C{/dev/disk} if L{None}).
     """
 
     def __init__(
@@ -82,6 +98,9 @@ class NodeProcedures:
         os_script_timeout=osapi.DEFAULT_SCRIPT_TIMEOUT,
         host_files=None,
         which=default_which,
+        shared_file_storage_dir=None,
+        extstorage_search_path=None,
+        adoptable_roots=None,
     ):
         if not isinstance(data_dir, paths.DataDir):
             data_dir = paths.DataDir(data_dir)
@@ -108,6 +127,30 @@ class NodeProcedures:
         )
         self.files = FileReceiver(data_dir.join(*UPLOAD_DIR), self.runtime)
         self.node = NodeInfo(self.runtime, self.hypervisors.get, self.storage, host_files)
+        if extstorage_search_path is None:
+            extstorage_search_path = extstorage.default_search_path(data_dir)
+        self.extstorage = extstorage.ExtStorage(
+            extstorage_search_path, data_dir.join(*EXTSTORAGE_LOG_DIR), self.runtime
+        )
+        self.disks = NodeDisks(
+            self.storage,
+            Storage(shared_file_storage_dir or DEFAULT_SHARED_FILE_STORAGE_DIR,
+                    self.runtime, which),
+            self.extstorage,
+            self.runtime,
+            DEFAULT_ADOPTABLE_ROOTS if adoptable_roots is None else adoptable_roots,
+        )
+        self.exports = Exports(data_dir.join(*EXPORT_DIR), self.runtime)
+
+    def _with_disks(self, instance, f, *args):
+        """Call C{f(*args)} once the instance's ExtStorage volumes are attached."""
+
+        async def run():
+            if isinstance(instance, dict):
+                await self.disks.attach(instance.get("disks") or [])
+            return await f(*args)
+
+        return _deferred(run)
 
     def rpc_version(self):
         """The node RPC protocol version and this software's version."""
@@ -141,8 +184,8 @@ class NodeProcedures:
         return _deferred(self.instances.all_info, hypervisors)
 
     def rpc_instance_start(self, instance, startup_paused=False):
-        """Start an instance (nothing to do if it runs)."""
-        return _deferred(self.instances.start, instance, startup_paused)
+        """Start an instance (nothing to do if it runs); its ext volumes are attached."""
+        return self._with_disks(instance, self.instances.start, instance, startup_paused)
 
     def rpc_instance_shutdown(self, instance, timeout=DEFAULT_SHUTDOWN_TIMEOUT):
         """Stop an instance (nothing to do if it does not run)."""
@@ -162,8 +205,8 @@ class NodeProcedures:
         return _deferred(self.instances.migration_info, instance)
 
     def rpc_accept_instance(self, instance, info, target):
-        """Target side: accept a migrating instance."""
-        return _deferred(self.instances.accept, instance, info, target)
+        """Target side: accept a migrating instance; its ext volumes are attached."""
+        return self._with_disks(instance, self.instances.accept, instance, info, target)
 
     def rpc_instance_migrate(self, instance, target, live):
         """Source side: send the instance to the target."""
@@ -215,6 +258,68 @@ class NodeProcedures:
         """Whether a file disk exists, and its size."""
         return _deferred(self.storage.file_info, path)
 
+    # -- disks of every template ---------------------------------------------
+
+    def rpc_blockdev_create(self, disk, size_mib, info=None):
+        """Create an instance's disk (file, sharedfile, ext; blockdev: check it)."""
+        return _deferred(self.disks.create, disk, size_mib, info)
+
+    def rpc_blockdev_remove(self, disk):
+        """Remove an instance's disk (an adopted device is only released)."""
+        return _deferred(self.disks.remove, disk)
+
+    def rpc_blockdev_grow(self, disk, new_size_mib):
+        """Grow an instance's disk to C{new_size_mib} MiB."""
+        return _deferred(self.disks.grow, disk, new_size_mib)
+
+    def rpc_blockdev_info(self, disk):
+        """Where an instance's disk is, whether it exists, and its size."""
+        return _deferred(self.disks.info, disk)
+
+    def rpc_blockdev_sizes(self, devices):
+        """Sizes of devices to adopt, or why each cannot be adopted."""
+        return _deferred(self.disks.sizes, devices)
+
+    def rpc_extstorage_diagnose(self):
+        """Every ExtStorage provider found on this node, valid or not."""
+        return _deferred(self.extstorage.diagnose)
+
+    def rpc_extstorage_verify(self, provider, params=None):
+        """Check disk parameters with an ExtStorage provider."""
+        return _deferred(self.extstorage.verify, provider, params)
+
+    # -- exports --------------------------------------------------------------
+
+    def rpc_export_list(self):
+        """Names of the instances this node holds an export of."""
+        return _deferred(self.exports.list)
+
+    def rpc_export_info(self, instance_name):
+        """The export of an instance: its config.ini and files."""
+        return _deferred(self.exports.info, instance_name)
+
+    def rpc_export_remove(self, instance_name):
+        """Remove the export of an instance."""
+        return _deferred(self.exports.remove, instance_name)
+
+    def rpc_export_abort(self, instance_name):
+        """Remove the unfinished export of an instance."""
+        return _deferred(self.exports.abort, instance_name)
+
+    def rpc_export_read(self, path, offset=0, length=MAX_CHUNK):
+        """A chunk of a file in the export directory."""
+        return _deferred(self.exports.read, path, offset, length)
+
+    def rpc_export_receive(self, instance_name, name, offset, content_b64="", hole_bytes=0):
+        """A chunk of a file of the export being made of an instance."""
+        return _deferred(
+            self.exports.receive, instance_name, name, offset, content_b64, hole_bytes
+        )
+
+    def rpc_export_finalize(self, instance_name, config):
+        """Write config.ini and make the export being made the instance's export."""
+        return _deferred(self.exports.finalize, instance_name, config)
+
     # -- OS definitions -------------------------------------------------------
 
     def rpc_os_diagnose(self):
@@ -227,21 +332,23 @@ class NodeProcedures:
 
     def rpc_os_create(self, instance, reinstall=False, debug=0):
         """Run the OS create script for an instance."""
-        return _deferred(self.os_scripts.create, instance, reinstall, debug)
+        return self._with_disks(instance, self.os_scripts.create, instance, reinstall, debug)
 
     def rpc_os_rename(self, instance, old_name, debug=0):
         """Run the OS rename script for an instance now called C{instance.name}."""
-        return _deferred(self.os_scripts.rename, instance, old_name, debug)
+        return self._with_disks(instance, self.os_scripts.rename, instance, old_name, debug)
 
     def rpc_os_export(self, instance, disk_index, destination_path, debug=0):
         """Run the OS export script of one disk into a file in the export directory."""
-        return _deferred(
-            self.os_scripts.export, instance, disk_index, destination_path, debug
+        return self._with_disks(
+            instance, self.os_scripts.export, instance, disk_index, destination_path, debug
         )
 
     def rpc_os_import(self, instance, disk_index, source_path, debug=0):
         """Run the OS import script of one disk from a file in the export directory."""
-        return _deferred(self.os_scripts.import_, instance, disk_index, source_path, debug)
+        return self._with_disks(
+            instance, self.os_scripts.import_, instance, disk_index, source_path, debug
+        )
 
     def rpc_os_verify(self, name, osparams=None):
         """Check OS parameters against the OS's parameter list and verify script."""

@@ -7,6 +7,17 @@ command goes through L{Runtime.run}, which uses C{reactor.spawnProcess}
 and kills the child it started when a timeout passes or the caller
 cancels.  Tests give a L{Runtime} a synchronous C{run_in_thread} and, if
 they like, a fake reactor.
+
+The result of a command is handed to the caller from the reactor's loop
+(C{callLater(0)}), never from inside Twisted's reaping of the child: a
+child reaped while the reactor starts (one spawned before C{reactor.run},
+as trial does for every test) would otherwise fire the caller's callbacks
+in the middle of the reactor's startup event, and a C{reactor.crash()} from
+there (trial's end of a test) loses the trigger that installs the SIGCHLD
+handler on the next start.  Nothing relies on SIGCHLD alone either: while
+a child runs its exit is also polled every L{REAP_INTERVAL} seconds, so a
+reactor that does not handle SIGCHLD (run without signal handlers) still
+sees the end of a command that has no pipes to close.
 """
 
 import os
@@ -22,6 +33,10 @@ KILL_GRACE = 5.0
 
 #: Most output kept per stream of a command whose output is collected.
 MAX_OUTPUT = 16 * 1024 * 1024
+
+#: Seconds between checks whether a running child has exited, in case
+#: SIGCHLD does not reach the reactor.
+REAP_INTERVAL = 1.0
 
 
 def _default_run_in_thread(f, *args):
@@ -78,7 +93,8 @@ class Runtime:
             the caller's to close after this returns.
         @param own_group: C{argv} starts with C{setsid}, so the command
             leads a process group of its own: a timeout or a cancel then
-            signals the whole group (the command and what it started).
+            signals the whole group (the command and what it started), or
+            the command alone while it has not made its group yet.
         """
         if child_fds is None:
             child_fds = {0: "w", 1: "r", 2: "r"}
@@ -100,11 +116,13 @@ class Runtime:
             # Twisted >= 23 spawns with posix_spawn and reports an exec
             # failure here; older ones fork, and the child exits 1 instead.
             proto.stop_timers()
+            proto.stop_reaping()
             return defer.succeed(
                 ProcessResult(list(argv), None, None, b"", b"", False, spawn_error=e)
             )
         except Exception:
             proto.stop_timers()
+            proto.stop_reaping()
             return defer.fail()
         return d
 
@@ -167,6 +185,7 @@ class _CollectingProtocol(protocol.ProcessProtocol):
         self.ended = False
         self._kill_call = None
         self._timeout_call = None
+        self._reap_call = None
         if timeout is not None:
             self._timeout_call = reactor.callLater(timeout, self._timeout)
 
@@ -174,6 +193,26 @@ class _CollectingProtocol(protocol.ProcessProtocol):
         self.pid = self.transport.pid
         if self.close_stdin:
             self.transport.closeStdin()
+        self._reap_call = self.reactor.callLater(REAP_INTERVAL, self._reap)
+
+    def _reap(self):
+        """Collect the child if it has exited and SIGCHLD went unnoticed."""
+        self._reap_call = None
+        reap = getattr(self.transport, "reapProcess", None)
+        if reap is None or self.transport.pid is None:
+            return
+        reap()  # Twisted's own waitpid(pid, WNOHANG), then processExited
+        if self.transport.pid is not None:
+            self._reap_call = self.reactor.callLater(REAP_INTERVAL, self._reap)
+
+    def stop_reaping(self):
+        if self._reap_call is not None and self._reap_call.active():
+            self._reap_call.cancel()
+        self._reap_call = None
+
+    def processExited(self, reason):
+        # Reaped: its pid may be reused from now on, so stop polling it.
+        self.stop_reaping()
 
     def outReceived(self, data):
         _append(self.stdout, data)
@@ -186,9 +225,14 @@ class _CollectingProtocol(protocol.ProcessProtocol):
             # The group outlives its leader; its id is not reused meanwhile.
             try:
                 os.killpg(self.pid, getattr(signals, "SIG" + name))
-            except OSError:
+                return
+            except ProcessLookupError:
+                # No such group: the command has not called setsid() yet
+                # (a loaded machine, a short timeout), or all of it is gone;
+                # in the first case it is still a plain child of ours.
                 pass
-            return
+            except OSError:
+                return
         if self.ended:
             return
         try:
@@ -226,6 +270,7 @@ class _CollectingProtocol(protocol.ProcessProtocol):
     def processEnded(self, reason):
         self.ended = True
         self.stop_timers()
+        self.stop_reaping()
         if self.timed_out and self.group:
             self._signal("KILL")  # what the command started and left behind
         value = reason.value
@@ -237,7 +282,12 @@ class _CollectingProtocol(protocol.ProcessProtocol):
             bytes(self.stderr),
             self.timed_out,
         )
-        if not self.deferred.called:
+        # Not from here: Twisted may be reaping inside spawnProcess or the
+        # reactor's startup (see the module's description).
+        self.reactor.callLater(0, self._deliver, result)
+
+    def _deliver(self, result):
+        if not self.deferred.called:  # unless cancelled meanwhile
             self.deferred.callback(result)
 
 

@@ -96,6 +96,12 @@ class Storage:
         self.runtime = runtime
         self.which = which
         self.timeout = timeout
+        #: Set by L{ganeti_rapi.noded.disks.NodeDisks}: the shared file
+        #: storage directory, the roots devices may be adopted from, and
+        #: the devices of attached ExtStorage volumes.
+        self.shared_file_storage_dir = None
+        self.adoptable_roots = ()
+        self.ext_devices = {}
 
     # -- storage units ----------------------------------------------------
 
@@ -436,7 +442,12 @@ class Storage:
         relative to the file storage directory or absolute inside it;
         backend C{file:<driver>}.  C{plain} (LVM) disks: C{[vg, lv]} gives
         C{/dev/vg/lv}, backend C{block}.  C{blockdev} disks:
-        C{[driver, /dev/...]}, backend C{block}.
+        C{[driver, path]} under C{/dev/} or an adoptable root, backend
+        C{block}.  C{sharedfile} disks: C{[driver, absolute path]} inside
+        the shared file storage directory, backend C{file:<driver>}.
+        C{ext} disks: C{[provider, volume]}, the device their C{attach}
+        script printed (the volume must have been attached), backend
+        C{block}.
         """
         dev_type = disk.get("dev_type")
         logical_id = disk.get("logical_id")
@@ -465,14 +476,47 @@ class Storage:
         if dev_type == "blockdev":
             if (
                 not isinstance(second, str)
-                or not second.startswith("/dev/")
+                or not second.startswith("/")
                 or posixpath.normpath(second) != second
+                or not (
+                    second.startswith("/dev/")
+                    or any(second.startswith(r.rstrip("/") + "/")
+                           for r in self.adoptable_roots)
+                )
             ):
                 raise InvalidArgument(f"invalid block device path {second!r}")
             return second, "block"
+        if dev_type == "sharedfile":
+            shared = self.shared_file_storage_dir
+            driver = first if isinstance(first, str) and first else "loop"
+            validation.simple_name(driver, "file driver")
+            if (
+                shared is None
+                or not isinstance(second, str)
+                or posixpath.normpath(second) != second
+                or not second.startswith(shared + "/")
+            ):
+                raise InvalidArgument(
+                    f"shared file disk {second!r} is not inside the shared file "
+                    f"storage directory {shared}"
+                )
+            validation.relative_path(second[len(shared) + 1:], "shared file disk path")
+            return second, f"file:{driver}"
+        if dev_type == "ext":
+            key = (first, second)
+            if key not in self.ext_devices:
+                raise StorageError(
+                    f"ExtStorage volume {second!r} of provider {first!r} is not "
+                    "attached on this node"
+                )
+            return self.ext_devices[key], "block"
         raise StorageError(f"disks of type {dev_type!r} are not supported on this node")
 
     def check_disk_file(self, path):
         """Fail unless file disk C{path} (absolute) stays inside (blocks)."""
-        if not validation.inside(self.file_storage_dir, path):
-            raise InvalidArgument(f"{path} leads out of the file storage directory")
+        if validation.inside(self.file_storage_dir, path):
+            return
+        shared = self.shared_file_storage_dir
+        if shared is not None and validation.inside(shared, path):
+            return
+        raise InvalidArgument(f"{path} leads out of the file storage directory")

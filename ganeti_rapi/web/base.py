@@ -300,13 +300,20 @@ class NotFoundResource(ApiResource):
 _CLUSTER_ERRORS = [
     (interfaces.InvalidRequest, errors.BadRequest),
     (interfaces.ForbiddenParameter, errors.Forbidden),
-    (interfaces.EntityNotFound, errors.NotFound),
     (interfaces.ClusterUnavailable, errors.ServiceUnavailable),
 ]
 
 
 def http_error_for(exc):
-    """The HTTP error for a failure reported by the cluster."""
+    """The HTTP error for a failure reported by the cluster.
+
+    A 404 carries no specific message, as in Ganeti: clients match the
+    whole text C{404 Not Found: Nothing matches the given URI} to tell a
+    missing object (sipgate's Ansible modules do), so the object's name
+    stays out of it.
+    """
+    if isinstance(exc, interfaces.EntityNotFound):
+        return errors.NotFound()
     for cluster_error, http_error in _CLUSTER_ERRORS:
         if isinstance(exc, cluster_error):
             return http_error(str(exc) or None)

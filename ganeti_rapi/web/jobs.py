@@ -56,7 +56,7 @@ class JobResource(ApiResource):
 
     def _found(self, job):
         if job is None:
-            raise errors.NotFound("Job %d not found" % (self.job_id,))
+            raise errors.NotFound()
         return job
 
     def delete(self, call):
@@ -91,7 +91,7 @@ class JobWaitResource(ApiResource):
         if result is _NO_CHANGE:
             return None
         if result is None:
-            raise errors.NotFound("Job %d not found" % (self.job_id,))
+            raise errors.NotFound()
         return result
 
     @staticmethod

@@ -5,7 +5,7 @@ L{build_root} assembles the whole tree; each family of URIs adds its
 resources under C{/2} from its own module.
 """
 
-from ganeti_rapi import constants
+from ganeti_rapi import constants, jsonutil
 from ganeti_rapi.web import cluster, groups, instances, jobs, nodes, query, tags
 from ganeti_rapi.web.os import OsResource
 from ganeti_rapi.web.base import ApiResource
@@ -32,7 +32,25 @@ class IndexResource(ApiResource):
 
 
 class VersionResource(ApiResource):
-    """C{/version}: the RAPI version, the integer 2."""
+    """C{/version}: the RAPI version, the integer 2.
+
+    An anonymous GET is answered even under C{--require-authentication},
+    where Ganeti answers 401: C{ganeti-watcher} probes C{/version} without
+    credentials and restarts a RAPI daemon that does not answer 2 (watchers
+    from before the fix of ganeti#808 count a 401 as dead, too).  The
+    answer is a constant and tells nobody anything.  Credentials that are
+    sent are still checked, and other methods are refused as usual.
+    """
+
+    def render(self, request):
+        if (
+            self.context.gate.require_authentication
+            and request.method == b"GET"
+            and request.getHeader(b"authorization") is None
+        ):
+            request.setHeader(b"content-type", b"application/json")
+            return jsonutil.dumps(constants.RAPI_VERSION)
+        return ApiResource.render(self, request)
 
     def get(self, call):
         return constants.RAPI_VERSION

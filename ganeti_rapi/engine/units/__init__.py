@@ -1,7 +1,18 @@
 """Logical units, one per opcode; L{unit_factory} picks the unit for an opcode."""
 
 from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
-from ganeti_rapi.engine.units import cluster, groups, instances, membership, nodes, tags
+from ganeti_rapi.engine.units import (
+    backup,
+    cluster,
+    disks,
+    groups,
+    instance_changes,
+    instances,
+    membership,
+    migration,
+    nodes,
+    tags,
+)
 from ganeti_rapi.engine.units import os as os_units
 
 #: OP_ID -> unit class, for every opcode this engine can carry out.
@@ -22,6 +33,19 @@ UNITS = {
     "OP_INSTANCE_REBOOT": instances.InstanceReboot,
     "OP_INSTANCE_RENAME": instances.InstanceRename,
     "OP_INSTANCE_QUERY_DATA": instances.InstanceQueryData,
+    "OP_INSTANCE_MIGRATE": migration.InstanceMigrate,
+    "OP_INSTANCE_FAILOVER": migration.InstanceFailover,
+    "OP_INSTANCE_SET_PARAMS": instance_changes.InstanceSetParams,
+    "OP_INSTANCE_REINSTALL": instance_changes.InstanceReinstall,
+    "OP_INSTANCE_ACTIVATE_DISKS": instance_changes.InstanceActivateDisks,
+    "OP_INSTANCE_DEACTIVATE_DISKS": instance_changes.InstanceDeactivateDisks,
+    "OP_INSTANCE_MULTI_ALLOC": instance_changes.InstanceMultiAlloc,
+    "OP_INSTANCE_GROW_DISK": disks.InstanceGrowDisk,
+    "OP_INSTANCE_RECREATE_DISKS": disks.InstanceRecreateDisks,
+    "OP_INSTANCE_REPLACE_DISKS": disks.InstanceReplaceDisks,
+    "OP_BACKUP_PREPARE": backup.BackupPrepare,
+    "OP_BACKUP_EXPORT": backup.BackupExport,
+    "OP_BACKUP_REMOVE": backup.BackupRemove,
     "OP_NODE_ADD": membership.NodeAdd,
     "OP_NODE_REMOVE": membership.NodeRemove,
     "OP_NODE_SET_PARAMS": nodes.NodeSetParams,

@@ -10,6 +10,8 @@ KNOWN_HYPERVISORS = frozenset(["fake", "kvm"])
 
 #: Ganeti's disk templates, and those this engine cannot offer on these
 #: machines (no LVM device-mapper, no DRBD kernel module, no Ceph/Gluster).
+#: The others (diskless, file, sharedfile, blockdev, ext) have drivers in
+#: L{ganeti_rapi.engine.disktemplates}.
 KNOWN_DISK_TEMPLATES = frozenset(
     ["diskless", "file", "sharedfile", "plain", "drbd", "blockdev", "rbd", "ext", "gluster"]
 )
@@ -81,9 +83,32 @@ class ClusterSetParams(Unit):
                         % (template, UNAVAILABLE_DISK_TEMPLATES[template]),
                         ECODE_ENVIRON,
                     )
+        self.check_shared_file_storage_dir()
         for key in ("beparams", "nicparams"):
             if op.get(key) is not None and not isinstance(op[key], dict):
                 raise OpPrereqError("Parameter '%s' must be a dict" % key, ECODE_INVAL)
+
+    def check_shared_file_storage_dir(self):
+        """sharedfile needs a shared directory, absolute, for as long as it is enabled."""
+        op, cluster = self.op, self.config.cluster
+        directory = op.get("shared_file_storage_dir")
+        if directory:
+            if not isinstance(directory, str) or not directory.startswith("/"):
+                raise OpPrereqError(
+                    "The shared file storage directory must be an absolute path, not %r"
+                    % (directory,), ECODE_INVAL,
+                )
+        elif directory is None:
+            directory = cluster.shared_file_storage_dir
+        templates = op.get("enabled_disk_templates")
+        if templates is None:
+            templates = cluster.enabled_disk_templates
+        if "sharedfile" in templates and not directory:
+            raise OpPrereqError(
+                "Disk template 'sharedfile' needs a shared file storage directory"
+                " (shared_file_storage_dir), a file system every node mounts at the"
+                " same place", ECODE_INVAL,
+            )
 
     def execute(self):
         self.check()

@@ -2,7 +2,8 @@
 """The instance lifecycle: create, remove, start, stop, reboot, rename, query.
 
 Every change to a node goes through node RPC to its daemon: disks are
-created by the node's storage code (file disks are real sparse files in
+created and removed through the disk template drivers of
+L{ganeti_rapi.engine.disktemplates} (file disks are real sparse files in
 the node's file-storage directory, named by their index inside a directory
 per instance), the OS definition's create script runs on the primary node,
 and the hypervisor starts and stops the instance there.
@@ -12,7 +13,7 @@ import random
 
 from twisted.internet import defer
 
-from ganeti_rapi.engine import allocator, locks
+from ganeti_rapi.engine import allocator, disktemplates, iallocator, locks
 from ganeti_rapi.engine.errors import (
     ECODE_EXISTS,
     ECODE_INVAL,
@@ -20,7 +21,7 @@ from ganeti_rapi.engine.errors import (
     OpExecError,
     OpPrereqError,
 )
-from ganeti_rapi.engine.objects import Disk, Instance, Nic
+from ganeti_rapi.engine.objects import Instance, Nic
 from ganeti_rapi.engine.params import (
     instance_beparams,
     instance_hvparams,
@@ -29,8 +30,8 @@ from ganeti_rapi.engine.params import (
 )
 from ganeti_rapi.engine.units.base import Unit
 
-#: Disk templates this engine creates disks for.
-SUPPORTED_TEMPLATES = frozenset(["diskless", "file"])
+#: Disk templates this engine creates disks for (see L{disktemplates}).
+SUPPORTED_TEMPLATES = disktemplates.SUPPORTED
 
 #: Seconds an OS create script may run.
 OS_SCRIPT_TIMEOUT = 3600
@@ -125,7 +126,10 @@ class InstanceUnit(Unit):
 
 def need_of(cluster, instance):
     beparams = instance_beparams(cluster, instance)
-    disk = sum(d.size for d in instance.disks) if instance.disk_template == "file" else 0
+    disk = (
+        sum(d.size for d in instance.disks)
+        if disktemplates.uses_node_storage(instance.disk_template) else 0
+    )
     return allocator.Need(beparams.get("maxmem", 0), disk)
 
 
@@ -208,26 +212,10 @@ class InstanceCreate(Unit):
         return params
 
     def disks(self, template):
-        disks = []
-        for index, spec in enumerate(self.op["disks"]):
-            if not isinstance(spec, dict) or "size" not in spec:
-                raise OpPrereqError("Disk %d has no size" % index, ECODE_INVAL)
-            size = spec["size"]
-            if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-                raise OpPrereqError(
-                    "Invalid size of disk %d: %r" % (index, size), ECODE_INVAL
-                )
-            mode = spec.get("mode") or "rw"
-            if mode not in ("rw", "ro"):
-                raise OpPrereqError("Invalid mode of disk %d: %r" % (index, mode),
-                                    ECODE_INVAL)
-            disks.append(
-                Disk(dev_type=template, size=size, mode=mode, name=spec.get("name"),
-                     iv_name="disk/%d" % index)
-            )
-        if template == "diskless" and disks:
-            raise OpPrereqError("Disk template 'diskless' takes no disks", ECODE_INVAL)
-        return disks
+        # Adopted devices get their sizes from the node, found by check().
+        return disktemplates.parse_disks(
+            template, self.op["disks"], getattr(self, "adopted_sizes", None)
+        )
 
     def nics(self):
         nics = []
@@ -297,6 +285,13 @@ class InstanceCreate(Unit):
         self.hypervisor()
         self.beparams()
         self.disks(self.template())
+        if disktemplates.driver(self.template()).adopts and (
+            op.get("iallocator") or not op.get("pnode")
+        ):
+            raise OpPrereqError(
+                "Disk adoption not allowed with an iallocator script; name the primary"
+                " node (pnode) holding the devices", ECODE_INVAL,
+            )
         self.nics()
 
     @defer.inlineCallbacks
@@ -316,6 +311,17 @@ class InstanceCreate(Unit):
             elif need.disk:
                 yield allocator.check_fits(self.env, node, allocator.Need(0, need.disk),
                                            "instance %s" % probe.name)
+            return node
+        name = iallocator.effective_name(self.config, self.op.get("iallocator"))
+        if iallocator.is_external(name):
+            nodes = yield iallocator.allocate(self.env, name, probe,
+                                              self.op.get("group_name"))
+            node = nodes[0]
+            if not node.vm_capable or node.offline or node.drained:
+                raise OpPrereqError(
+                    "iallocator '%s' chose node %s, which cannot host instances"
+                    % (name, node.name), ECODE_STATE,
+                )
             return node
         nodes = yield allocator.allocate(self.env, need, self.op.get("group_name"))
         return nodes[0]
@@ -355,6 +361,9 @@ class InstanceCreate(Unit):
             raise OpPrereqError("This master cannot reach node daemons", ECODE_STATE)
         probe = self.build(self.config.node(self.config.cluster.master_node))
         node = yield self.choose_node(probe)
+        self.adopted_sizes = yield disktemplates.driver(probe.disk_template).check_create(
+            self, node, probe.disks
+        )
         yield self.check_os(node)
         self.node = node
         return node
@@ -373,21 +382,18 @@ class InstanceCreate(Unit):
                 nic.mac = new_mac(self.config, self.config.cluster.mac_prefix)
         if instance.hypervisor == "kvm":
             instance.network_port = self.config.allocate_port()
+        driver = disktemplates.driver(instance.disk_template)
         created = []
         try:
             for index, disk in enumerate(instance.disks):
-                if instance.disk_template == "file":
-                    path = file_disk_path(instance.name, index)
-                    disk.logical_id = ["loop", path]
-                    disk.nodes = [node.uuid]
-                    yield self.env.nodes.run(
-                        node, "blockdev_create_file", None, path=path, size_mib=disk.size
-                    )
-                    created.append(path)
+                driver.assign(self.config.cluster, instance, index, disk, node,
+                              self.op.get("file_driver"))
+                yield driver.create(self.env.nodes, node, instance, disk)
+                created.append(disk)
             self.config.add_instance(instance)
             yield self.save()
         except Exception:
-            yield self.remove_disk_files(node, created)
+            yield self.remove_disks(node, created)
             raise
         try:
             if not self.op.get("no_install") and instance.os:
@@ -407,17 +413,13 @@ class InstanceCreate(Unit):
             # Ganeti removes an instance whose installation failed.
             self.config.remove_instance(instance.uuid)
             yield self.save()
-            yield self.remove_disk_files(node, created)
+            yield self.remove_disks(node, created)
             raise
         return [node.name]
 
-    @defer.inlineCallbacks
-    def remove_disk_files(self, node, paths):
-        for path in paths:
-            try:
-                yield self.env.nodes.run(node, "blockdev_remove_file", None, path=path)
-            except Exception as e:
-                self.env.feedback("Could not remove disk %s on %s: %s" % (path, node.name, e))
+    def remove_disks(self, node, disks):
+        """Remove disks made so far; failures are only reported."""
+        return disktemplates.remove_disks(self.env.nodes, node, disks, self.env.feedback)
 
 
 # -- remove --------------------------------------------------------------------------
@@ -439,10 +441,10 @@ class InstanceRemove(InstanceUnit):
         try:
             yield self.rpc(node, "instance_shutdown", None, instance=wire,
                            timeout=self.op.get("shutdown_timeout", 120))
-            for index, disk in enumerate(instance.disks):
-                if disk.dev_type == "file" and disk.logical_id:
-                    yield self.rpc(node, "blockdev_remove_file", None,
-                                   path=disk.logical_id[1])
+            for disk in instance.disks:
+                if disk.logical_id:
+                    yield disktemplates.driver(disk.dev_type).remove(self.env.nodes, node,
+                                                                     disk)
         except (OpExecError, OpPrereqError):
             if not self.op.get("ignore_failures"):
                 raise
@@ -474,9 +476,13 @@ class InstanceStartup(InstanceUnit):
     @defer.inlineCallbacks
     def execute(self):
         instance, running = self.target, self.running
-        if not self.op.get("no_remember") and instance.admin_state != "up":
-            instance.admin_state = "up"
-            instance.admin_state_source = "admin"
+        remember = not self.op.get("no_remember") and instance.admin_state != "up"
+        if remember or not instance.disks_active:
+            if remember:
+                instance.admin_state = "up"
+                instance.admin_state_source = "admin"
+            # A running instance has its disks active, as in Ganeti.
+            instance.disks_active = True
             self.config.touch(instance)
             yield self.save()
         if not running:
@@ -500,9 +506,12 @@ class InstanceShutdown(InstanceUnit):
     @defer.inlineCallbacks
     def execute(self):
         instance = self.check()
-        if not self.op.get("no_remember") and instance.admin_state != "down":
-            instance.admin_state = "down"
-            instance.admin_state_source = self.op.get("admin_state_source") or "admin"
+        remember = not self.op.get("no_remember") and instance.admin_state != "down"
+        if remember or instance.disks_active:
+            if remember:
+                instance.admin_state = "down"
+                instance.admin_state_source = self.op.get("admin_state_source") or "admin"
+            instance.disks_active = False
             self.config.touch(instance)
             yield self.save()
         node = self.primary(instance)
