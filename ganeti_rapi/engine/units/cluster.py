@@ -138,7 +138,17 @@ class ClusterSetParams(Unit):
             if cluster.default_hypervisor not in cluster.enabled_hypervisors:
                 cluster.default_hypervisor = cluster.enabled_hypervisors[0]
         if op.get("enabled_disk_templates") is not None:
+            added = [t for t in op["enabled_disk_templates"]
+                     if t not in cluster.enabled_disk_templates]
             cluster.enabled_disk_templates = list(op["enabled_disk_templates"])
+            if added and (op.get("ipolicy") or {}).get("disk-templates") is None:
+                # A newly enabled template is allowed by the instance policy
+                # too; otherwise allocators such as hail refuse its instances.
+                allowed = list(cluster.ipolicy.get("disk-templates", []))
+                cluster.ipolicy = dict(
+                    cluster.ipolicy, **{"disk-templates": allowed + [
+                        t for t in added if t not in allowed]}
+                )
         for key in ("hidden_os", "blacklisted_os"):
             for action, name in op.get(key) or []:
                 names = set(getattr(cluster, key))
