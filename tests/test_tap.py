@@ -194,6 +194,19 @@ class ListeningTests(TestCase):
         self.assertEqual(data, b"")
 
     @defer.inlineCallbacks
+    def test_idle_connection_closed(self):
+        """A connection that sends nothing is closed after --idle-timeout seconds."""
+        yield self.start("--no-ssl", "--idle-timeout", "1")
+        probe = _Probe()
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.port), probe)
+        started = reactor.seconds()
+        timer = reactor.callLater(10, probe.transport.loseConnection)
+        yield probe.closed
+        self.assertTrue(timer.active(), "the server did not close the idle connection")
+        timer.cancel()
+        self.assertLess(reactor.seconds() - started, 5)
+
+    @defer.inlineCallbacks
     def test_no_ssl(self):
         """--no-ssl serves plain HTTP and makes no certificate."""
         yield self.start("--no-ssl")
