@@ -1,6 +1,7 @@
 """Tests for L{ganeti_rapi.cli.admin}, the C{ganeti-rapi-admin} command."""
 
 import io
+import unittest
 import os
 import stat
 import subprocess
@@ -154,6 +155,18 @@ class AddTests(AdminTestCase):
         self.add("jack", "pw")
         with open(self.path, "rb") as f:
             self.assertTrue(f.read().startswith(b"# caf\xe9\nfred b\n"))
+
+    def test_new_file_owned_like_data_dir(self):
+        """Run as root, a new users file and its directory take the data directory's owner."""
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("changing owners needs root (CI runs as root)")
+        data_dir = os.path.dirname(os.path.dirname(self.path))
+        os.makedirs(data_dir)
+        os.chown(data_dir, 4321, 4321)
+        self.add("jack")
+        for path in (self.path, os.path.dirname(self.path)):
+            st = os.stat(path)
+            self.assertEqual((st.st_uid, st.st_gid), (4321, 4321), path)
 
     def test_file_mode_0600(self):
         """The users file is written with mode 0600, creating its directory."""

@@ -3,8 +3,8 @@
 L{DebianPackageTests} builds the packages from this checkout with
 C{dpkg-buildpackage}, installs them with C{dpkg} on this machine, starts the
 installed master daemon with the command line of its systemd unit, asks it
-for C{/version} over TLS and purges the packages again, checking that
-nothing is left behind.  It needs root and Debian (CI has both) and takes
+for C{/version} over TLS, starts the node daemon the same way and purges
+the packages again, checking that nothing is left behind.  It needs root and Debian (CI has both) and takes
 about a minute; elsewhere it is skipped.  The build skips the packages' own
 unit tests (C{nocheck}): the suite this test belongs to is those tests.
 
@@ -423,20 +423,20 @@ class DebianPackageTests(SynchronousTestCase):
             return
         run(self, ["delgroup", "--quiet", "--system", SYSTEM_USER], self.env, check=False)
 
-    def start_master(self, data_dir):
-        """The installed master, started as systemd would start its unit, with
-        options for a test added to RAPI_ARGS as an operator would."""
-        service = unit_service_section(os.path.join(UNIT_DIR, "ganeti-rapi.service"))
+    def start_unit(self, name, extra_args):
+        """The installed daemon of unit C{name}, started as systemd would
+        start it, with C{extra_args} added to its /etc/default variable as an
+        operator would add them."""
+        service = unit_service_section(os.path.join(UNIT_DIR, name + ".service"))
         variables = read_environment_file(service["EnvironmentFile"].lstrip("-"))
-        variables["RAPI_ARGS"] = " ".join(filter(None, [
-            variables.get("RAPI_ARGS", ""), "--data-dir", data_dir,
-            "-p", "0", "-b", "127.0.0.1", "--node-port", "0"]))
+        variable = re.search(r"\$\{?(\w+)", service["ExecStart"]).group(1)
+        variables[variable] = " ".join(filter(None, [variables.get(variable, "")] + extra_args))
         argv = expand_exec_start(service["ExecStart"], variables)
-        user = pwd.getpwnam(service["User"])
+        user = pwd.getpwnam(service.get("User", "root"))
+        group = service.get("Group", grp.getgrgid(user.pw_gid).gr_name)
         env = {"PATH": DEBIAN_PATH, "LANG": "C.UTF-8", "HOME": user.pw_dir,
                "USER": user.pw_name, "LOGNAME": user.pw_name}
-        daemon = DaemonProcess(argv, env, service["User"], service["Group"],
-                               int(service["UMask"], 8))
+        daemon = DaemonProcess(argv, env, user.pw_name, group, int(service["UMask"], 8))
         self.addCleanup(daemon.stop)
         return daemon
 
@@ -480,8 +480,8 @@ class DebianPackageTests(SynchronousTestCase):
         """The packages build; dpkg installs them with the user, the data
         directory, valid units and a plugin cache listing both daemons; the
         installed master started by its unit's command line answers
-        C{/version} over TLS; dpkg --purge leaves no file, cache entry or
-        process behind."""
+        C{/version} over TLS, and the node daemon starts by its own; dpkg
+        --purge leaves no file, cache entry or process behind."""
         user_existed = True
         try:
             pwd.getpwnam(SYSTEM_USER)
@@ -546,9 +546,10 @@ class DebianPackageTests(SynchronousTestCase):
         os.mkdir(run_dir, 0o700)
         os.chown(run_dir, user.pw_uid, user.pw_gid)
         data_dir = os.path.join(run_dir, "data")
-        daemon = self.start_master(data_dir)
-        serving = daemon.wait_for(r"ganeti-rapi serving on https://127\.0\.0\.1:(\d+)")
-        self.assertIsNotNone(serving, "".join(daemon.output)[-6000:])
+        master = self.start_unit("ganeti-rapi", ["--data-dir", data_dir, "-p", "0",
+                                                 "-b", "127.0.0.1", "--node-port", "0"])
+        serving = master.wait_for(r"ganeti-rapi serving on https://127\.0\.0\.1:(\d+)")
+        self.assertIsNotNone(serving, "".join(master.output)[-6000:])
         status, content_type, body = self.query_version(
             int(serving.group(1)), os.path.join(data_dir, "rapi.pem"))
         self.assertEqual((status, content_type, json.loads(body)),
@@ -557,8 +558,17 @@ class DebianPackageTests(SynchronousTestCase):
             st = os.stat(os.path.join(data_dir, name))
             self.assertEqual(st.st_uid, user.pw_uid, name)
             self.assertFalse(st.st_mode & 0o007, name)
-        daemon.stop()
-        self.assertIsNotNone(daemon.process.poll())
+
+        # The node daemon too, by its unit's command line, with the cluster
+        # certificate the master made.
+        node = self.start_unit("ganeti-noded", ["--data-dir", data_dir,
+                                                "--listen", "tcp:0:interface=127.0.0.1"])
+        self.assertIsNotNone(
+            node.wait_for(r"ganeti-noded serving on https://127\.0\.0\.1:\d+"),
+            "".join(node.output)[-6000:])
+        for daemon in (master, node):
+            daemon.stop()
+            self.assertIsNotNone(daemon.process.poll())
 
         # Purge: nothing of the packages stays.
         run(self, ["dpkg", "--purge"] + list(PACKAGES), self.env)

@@ -117,18 +117,38 @@ def _line_user(line):
     return line.split(None, 1)[0]
 
 
+def _owner_for(path):
+    """Who a users file at C{path} should belong to.
+
+    An existing file keeps its owner; a new one takes the owner of the
+    nearest existing directory above it (the data directory the package
+    gives to the daemon's user).
+    """
+    candidate = path
+    while True:
+        try:
+            st = os.stat(candidate)
+            return st.st_uid, st.st_gid
+        except FileNotFoundError:
+            parent = os.path.dirname(candidate)
+            if parent == candidate:
+                return None
+            candidate = parent
+
+
 def _write_lines(path, lines):
-    """Replace the file by C{lines}, keeping an existing file's owner."""
-    try:
-        old = os.stat(path)
-    except FileNotFoundError:
-        old = None
+    """Replace the file by C{lines}, owned as L{_owner_for} says."""
+    owner = _owner_for(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    created_dir = not os.path.isdir(directory)
     data = "".join(lines).encode("utf-8", "surrogateescape")
     atomic_write(path, data, mode=0o600)
     # Run as root, a new file would belong to root and the daemon, running
     # as its own user, could no longer read it.
-    if old is not None and os.geteuid() == 0:
-        os.chown(path, old.st_uid, old.st_gid)
+    if owner is not None and os.geteuid() == 0:
+        if created_dir:
+            os.chown(directory, *owner)
+        os.chown(path, *owner)
 
 
 def _read_password(name, stdin):
