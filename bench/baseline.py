@@ -8,7 +8,14 @@ listens.  No access log, as the daemon runs with C{--no-access-log} in the
 suite.  Every figure of the suite is divided by what this server does in
 the same run, so the ratios say what our code costs on top of Twisted.
 
-Usage: python bench/baseline.py [--port 0] [--no-ssl]
+With C{--long-poll} it is the reference for held requests instead: every
+request is parked (nothing but the request and its connection is kept),
+until a C{GET /release} answers all parked ones with the same document and
+itself with C{{"released": N, "at": <time.time() of the release>}}.  The
+memory per parked request of the daemon's C{/2/jobs/[id]/wait} is compared
+with this one's.
+
+Usage: python bench/baseline.py [--port 0] [--no-ssl] [--long-poll]
 Prints C{baseline serving on https://127.0.0.1:PORT} once listening and
 runs until SIGTERM or SIGINT.
 """
@@ -16,7 +23,9 @@ runs until SIGTERM or SIGINT.
 import argparse
 import json
 import os
+import resource as rlimit
 import sys
+import time
 
 # Run from anywhere: the project's package sits next to bench/.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,6 +67,37 @@ class Leaf(resource.Resource):
         return BODY
 
 
+class LongPoll(resource.Resource):
+    """Any path: parked until C{/release}; C{/release}: answers them all."""
+
+    isLeaf = True
+
+    def __init__(self):
+        resource.Resource.__init__(self)
+        self.parked = set()
+
+    def render(self, request):
+        if request.path == b"/release":
+            at = time.time()
+            parked, self.parked = self.parked, set()
+            for held in parked:
+                held.setHeader(b"content-type", b"application/json")
+                held.write(BODY)
+                held.finish()
+            request.setHeader(b"content-type", b"application/json")
+            return json.dumps({"released": len(parked), "at": at}).encode()
+        self.parked.add(request)
+        request.notifyFinish().addErrback(lambda _: self.parked.discard(request))
+        return server.NOT_DONE_YET
+
+
+def raise_fd_limit():
+    """Raise the soft limit of open files to the hard one."""
+    soft, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
+    if hard != rlimit.RLIM_INFINITY and soft < hard:
+        rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (hard, hard))
+
+
 class QuietSite(server.Site):
     """A C{Site} that writes no access log (the daemon runs with none)."""
 
@@ -69,9 +109,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-ssl", action="store_true", help="plain HTTP")
+    parser.add_argument("--long-poll", action="store_true",
+                        help="park every request until GET /release")
     args = parser.parse_args(argv)
 
-    site = QuietSite(Leaf())
+    raise_fd_limit()
+    site = QuietSite(LongPoll() if args.long_poll else Leaf())
     if args.no_ssl:
         scheme = "http"
         endpoint = endpoints.TCP4ServerEndpoint(reactor, args.port, interface="127.0.0.1")

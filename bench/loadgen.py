@@ -15,6 +15,14 @@ Two kinds of load:
    (C{PUT <path>?tag=bN}, Basic auth) and follow it to its end, either by
    long-polling C{/2/jobs/ID/wait} or by polling C{GET /2/jobs/ID}; reports
    finished jobs per second and the submit-to-success latency.
+ - C{waiters}: C{--connections} long polls held at once, then one change
+   answers them all; reports the server's memory per waiting request and
+   how long after the change each waiter had its answer.  Against the
+   daemon (C{--waiters-target rapi}) the waiters long-poll
+   C{/2/jobs/ID/wait} of a job that sleeps (C{OP_TEST_DELAY}, submitted
+   over the control socket) and the change is its end; against the bare
+   long-poll of L{baseline} (C{bare}) they C{GET} any path and a
+   C{GET /release} answers them all.
 
 Only what completes inside the measuring window counts: the window opens
 after C{--warmup} seconds and lasts C{--duration} seconds (or until
@@ -33,6 +41,7 @@ import base64
 import ipaddress
 import json
 import os
+import resource
 import ssl
 import sys
 import time
@@ -247,12 +256,17 @@ class Window:
         self.error_kinds = {}
         self.done = asyncio.Event()
         self.last = None
+        #: Latency of the first operation to complete (warm-up included):
+        #: on a server that just started, what the first client waits.
+        self.first = None
 
     def running(self):
         return not self.done.is_set() and time.perf_counter() < self.end
 
     def record(self, started, finished, ok=True, kind=None, second=None):
         """Count one operation that ran from C{started} to C{finished}."""
+        if self.first is None and ok:
+            self.first = finished - started
         if finished < self.start or finished > self.end or self.done.is_set():
             return
         if ok:
@@ -283,6 +297,31 @@ def cpu_seconds(pid):
     # fields[0] is the state (field 3 of proc(5)); utime, stime, cutime and
     # cstime are fields 14 to 17.
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid):
+    """Resident memory of process C{pid} in MiB, or None if it is gone (Linux)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def raise_fd_limit():
+    """Raise the soft limit of open files to the hard one; C{(soft, hard)}."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft, hard
 
 
 def machine_busy_seconds():
@@ -432,42 +471,257 @@ async def follow_poll(conn, target, job_id, args, counters):
             await asyncio.sleep(args.poll_interval)
 
 
+# -- the long-poll load
+
+
+async def connect_many(target, count, concurrency):
+    """C{count} connections, at most C{concurrency} handshakes at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one():
+        async with gate:
+            for _ in range(5):
+                try:
+                    return await target.connect()
+                except OSError:
+                    await asyncio.sleep(0.2)  # a full accept queue: try again
+            return await target.connect()
+
+    return await asyncio.gather(*[one() for _ in range(count)])
+
+
+async def settled(pid, quiet=0.3, step=0.1, limit=120.0):
+    """Wait until process C{pid} has been (nearly) idle for C{quiet} seconds.
+
+    Used to tell when the server has read every request sent to it.
+    """
+    deadline = time.perf_counter() + limit
+    calm = 0.0
+    before = cpu_seconds(pid)
+    while calm < quiet and time.perf_counter() < deadline:
+        await asyncio.sleep(step)
+        now = cpu_seconds(pid)
+        calm = calm + step if now - before < 0.1 * step else 0.0
+        before = now
+
+
+async def control_call(path, request):
+    """One request over the daemon's control socket (a JSON line each way)."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    try:
+        writer.write(json.dumps(request).encode("utf-8") + b"\n")
+        await writer.drain()
+        answer = json.loads(await reader.readline())
+    finally:
+        writer.close()
+    if not answer.get("ok"):
+        raise RuntimeError("control socket: %s" % answer.get("error"))
+    return answer["result"]
+
+
+async def get_json(conn, target, path, auth=None):
+    response = await conn.request(build_request("GET", path, target.host_header, auth=auth))
+    if response.status != 200:
+        raise RuntimeError("GET %s: HTTP %d" % (path, response.status))
+    return json.loads(response.body)
+
+
+async def long_poll(conn, raw, answers, index):
+    """One waiter: long-poll until the answer is not C{null}."""
+    while True:
+        try:
+            response = await conn.request(raw)
+        except ConnectionError:
+            answers[index] = ("connection", time.time(), None)
+            return
+        if response.status != 200:
+            answers[index] = ("http-%d" % response.status, time.time(), None)
+            return
+        body = json.loads(response.body)
+        if body is None:
+            continue  # the server's wait ran out with no change: ask again
+        answers[index] = (None, time.time(), body)
+        return
+
+
+async def waiters_round(args, target, conns, control, delay):
+    """Park one long poll per connection, then let one change answer them."""
+    body = {"fields": ["status"], "previous_job_info": ["running"],
+            "previous_log_serial": None}
+    job_id = None
+    if args.waiters_target == "rapi":
+        job_id = await control_call(
+            args.control_socket,
+            {"method": "submit", "ops": [["OP_TEST_DELAY", {"duration": delay}]]},
+        )
+        while (await get_json(control, target, "/2/jobs/%d" % job_id))["status"] != "running":
+            await asyncio.sleep(0.01)
+        path = "/2/jobs/%d/wait" % job_id
+    else:
+        path = "/wait"
+    raw = build_request("GET", path, target.host_header, auth=args.auth, body=body)
+    answers = [None] * len(conns)
+    polls = [
+        asyncio.ensure_future(long_poll(conn, raw, answers, i)) for i, conn in enumerate(conns)
+    ]
+    await asyncio.sleep(0)
+    await settled(args.server_pid)
+    held_at = time.time()
+    rss_held = rss_mb(args.server_pid)
+    if args.waiters_target == "rapi":
+        await asyncio.wait(polls, timeout=delay + 120)
+        job = await get_json(control, target, "/2/jobs/%d" % job_id)
+        changed_at = job["end_ts"][0] + job["end_ts"][1] / 1e6
+    else:
+        released = await get_json(control, target, "/release")
+        changed_at = released["at"]
+        await asyncio.wait(polls, timeout=120)
+    for poll in polls:
+        poll.cancel()
+    return {
+        "answers": answers,
+        "held_at": held_at,
+        "changed_at": changed_at,
+        "rss_held": rss_held,
+        "job_id": job_id,
+    }
+
+
+async def run_waiters(args):
+    target = Target(args.url)
+    soft, hard = raise_fd_limit()
+    count = args.connections
+    if soft < count + 64:
+        raise SystemExit(
+            "loadgen: %d waiters need more open files than the limit allows "
+            "(soft %d, hard %d)" % (count, soft, hard)
+        )
+    pid = args.server_pid
+    meter = CpuMeter(pid, args.helper_pid)
+    meter.start()
+    rss_idle = rss_mb(pid)
+    began = time.perf_counter()
+    conns = await connect_many(target, count, args.connect_concurrency)
+    connect_s = time.perf_counter() - began
+    control = await target.connect()
+    await settled(pid)
+    rss_connected = rss_mb(pid)
+    # The change must come after every waiter is parked: the delay job
+    # sleeps long enough for that, and again longer if it did not.
+    delay = args.delay or (1.5 + count * 0.0005)
+    rounds = 0
+    while True:
+        rounds += 1
+        outcome = await waiters_round(args, target, conns, control, delay)
+        valid = outcome["held_at"] < outcome["changed_at"]
+        if valid or args.waiters_target != "rapi" or rounds >= 3:
+            break
+        delay *= 2
+    cpu = meter.stop()
+    for conn in conns + [control]:
+        conn.close()
+
+    answers = outcome["answers"]
+    changed_at = outcome["changed_at"]
+    latencies = []
+    errors = {}
+    for answer in answers:
+        if answer is None:
+            errors["unanswered"] = errors.get("unanswered", 0) + 1
+            continue
+        kind, at, body = answer
+        if kind is not None:
+            errors[kind] = errors.get(kind, 0) + 1
+            continue
+        if args.waiters_target == "rapi" and body["job_info"][0] != "success":
+            errors["job-" + str(body["job_info"][0])] = errors.get(
+                "job-" + str(body["job_info"][0]), 0) + 1
+            continue
+        latencies.append(max(0.0, at - changed_at))
+    rss_held = outcome["rss_held"]
+
+    def per_waiter(high, low):
+        if high is None or low is None:
+            return None
+        return round((high - low) * 1024.0 / count, 2)
+
+    result = {
+        "kind": "waiters",
+        "url": args.url,
+        "target": args.waiters_target,
+        "connections": count,
+        "count": len(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "valid": outcome["held_at"] < changed_at,
+        "rounds": rounds,
+        "delay_s": round(delay, 2) if args.waiters_target == "rapi" else None,
+        "connect_s": round(connect_s, 2),
+        "server_rss_idle_mb": round(rss_idle, 1) if rss_idle is not None else None,
+        "server_rss_connected_mb": round(rss_connected, 1) if rss_connected else None,
+        "server_rss_mb": round(rss_held, 1) if rss_held is not None else None,
+        "kib_per_waiter": per_waiter(rss_held, rss_idle),
+        "kib_per_connection": per_waiter(rss_connected, rss_idle),
+        "kib_per_request": per_waiter(rss_held, rss_connected),
+        "fd_limit": [soft, hard],
+    }
+    result.update(latency_summary(latencies))
+    result.update(cpu)
+    return result
+
+
 class CpuMeter:
     """CPU used, in cores, between L{start} and L{stop}: by the server, by
     this process, and by everything else on the machine (which should be
     about nothing; more means another load disturbed the measurement)."""
 
-    def __init__(self, server_pid=None):
+    def __init__(self, server_pid=None, helper_pids=()):
         self.server_pid = server_pid
+        self.helper_pids = list(helper_pids)
 
     def _sample(self):
         server = cpu_seconds(self.server_pid) if self.server_pid else 0.0
-        return time.perf_counter(), server, own_cpu_seconds(), machine_busy_seconds()
+        helpers = sum(cpu_seconds(pid) for pid in self.helper_pids)
+        return (time.perf_counter(), server, helpers, own_cpu_seconds(),
+                machine_busy_seconds())
 
     def start(self):
         self._start = self._sample()
 
     def stop(self):
-        wall, server, own, machine = (
+        wall, server, helpers, own, machine = (
             b - a for a, b in zip(self._start, self._sample())
         )
         out = {"client_cpu": round(own / wall, 3)}
         if self.server_pid:
             out["server_cpu"] = round(server / wall, 3)
-        out["other_cpu"] = round(max(0.0, machine - server - own) / wall, 3)
+        if self.helper_pids:
+            out["helper_cpu"] = round(helpers / wall, 3)
+        out["other_cpu"] = round(max(0.0, machine - server - helpers - own) / wall, 3)
         return out
 
 
-async def cpu_sampler(window, server_pid, out):
-    """CPU use inside the window; see L{CpuMeter}."""
-    meter = CpuMeter(server_pid)
+async def cpu_sampler(window, server_pid, helper_pids, out):
+    """CPU use inside the window (see L{CpuMeter}), and the server's
+    largest resident memory seen in it (sampled every 0.2 s)."""
+    meter = CpuMeter(server_pid, helper_pids)
     await asyncio.sleep(max(0.0, window.start - time.perf_counter()))
     meter.start()
-    if window.end == float("inf"):
-        await window.done.wait()
-    else:
-        await asyncio.sleep(max(0.0, window.end - time.perf_counter()))
+    peak = rss_mb(server_pid) if server_pid else None
+    while not window.done.is_set() and time.perf_counter() < window.end:
+        try:
+            await asyncio.wait_for(
+                window.done.wait(), min(0.2, max(0.0, window.end - time.perf_counter()))
+            )
+        except asyncio.TimeoutError:
+            pass
+        if server_pid:
+            now = rss_mb(server_pid)
+            if now is not None and (peak is None or now > peak):
+                peak = now
     out.update(meter.stop())
+    if peak is not None:
+        out["server_rss_mb"] = round(peak, 1)
 
 
 async def run(args):
@@ -484,7 +738,7 @@ async def run(args):
         clients = [http_client(target, window, raw, tls_seen) for _ in range(args.connections)]
     else:
         clients = [job_client(target, window, i, args, counters) for i in range(args.connections)]
-    sampler = asyncio.ensure_future(cpu_sampler(window, args.server_pid, cpu))
+    sampler = asyncio.ensure_future(cpu_sampler(window, args.server_pid, args.helper_pid, cpu))
     await asyncio.gather(*clients)
     window.done.set()
     await sampler
@@ -503,6 +757,7 @@ async def run(args):
         "rate": round(count / elapsed, 1) if elapsed > 0 else None,
     }
     result.update(latency_summary(window.latencies))
+    result["first_ms"] = _ms(window.first)
     result.update(cpu)
     if tls_seen and tls_seen[0]:
         result["tls"] = tls_seen[0]
@@ -520,7 +775,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="HTTP/1.1 keep-alive load generator (loopback targets only)."
     )
-    parser.add_argument("kind", choices=["http", "jobs"])
+    parser.add_argument("kind", choices=["http", "jobs", "waiters"])
     parser.add_argument("url", help="http(s)://127.0.0.1:PORT/path (jobs: the tags path)")
     parser.add_argument("-c", "--connections", type=int, default=10)
     parser.add_argument("-d", "--duration", type=float, default=6.0,
@@ -537,6 +792,18 @@ def parse_args(argv=None):
                         help="jobs with --follow poll: pause between polls (s)")
     parser.add_argument("--server-pid", type=int,
                         help="report this process's CPU use inside the window")
+    parser.add_argument("--helper-pid", type=int, action="append", default=[],
+                        help="a process of the suite serving the server (the node "
+                        "farm): its CPU is reported apart, not as other load")
+    parser.add_argument("--waiters-target", choices=["rapi", "bare"], default="rapi",
+                        help="waiters: the daemon's /2/jobs/ID/wait, or the bare long poll")
+    parser.add_argument("--control-socket",
+                        help="waiters against the daemon: its control socket")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="waiters against the daemon: seconds the job sleeps "
+                        "(default: long enough to park every waiter)")
+    parser.add_argument("--connect-concurrency", type=int, default=32,
+                        help="waiters: TLS handshakes in flight at once")
     args = parser.parse_args(argv)
     if not args.duration and not args.requests:
         parser.error("give --duration or --requests")
@@ -546,7 +813,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    result = asyncio.run(run(args))
+    if args.kind == "waiters":
+        if not args.server_pid:
+            raise SystemExit("loadgen: waiters need --server-pid")
+        if args.waiters_target == "rapi" and not args.control_socket:
+            raise SystemExit("loadgen: waiters against the daemon need --control-socket")
+        result = asyncio.run(run_waiters(args))
+    else:
+        result = asyncio.run(run(args))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

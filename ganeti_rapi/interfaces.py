@@ -100,4 +100,19 @@ class ICluster(Interface):
     def cancel_job(job_id):
         """Cancel a job: a Deferred of C{[success, message]}."""
 
+    def replace_filter(uuid, priority, predicates, action, reason):
+        """Add a job filter rule (C{uuid} L{None}) or replace or create rule C{uuid}.
+
+        Filter rules are read through L{query} (resource C{"filter"}).
+
+        @return: (a Deferred of) the rule's UUID, once it is stored.
+        @raise InvalidRequest: a part of the rule is malformed.
+        """
+
+    def delete_filter(uuid):
+        """Delete job filter rule C{uuid}; (a Deferred of) L{None}.
+
+        @raise EntityNotFound: there is no such rule.
+        """
+
     clock = Attribute("The IReactorTime the cluster uses.")

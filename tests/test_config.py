@@ -199,12 +199,14 @@ class DefaultClusterTests(ConfigTestMixin, SynchronousTestCase):
                     "nodes",
                     "instances",
                     "networks",
+                    "filters",
                     "serial_no",
                     "ctime",
                     "mtime",
                 ]
             ),
         )
+        self.assertEqual(document["filters"], {})
         self.assertEqual(document["version"], config.CONFIG_VERSION)
         self.assertEqual(document["serial_no"], 1)
         self.assertEqual(list(document["nodes"]), [store.nodes()[0].uuid])
@@ -891,3 +893,69 @@ class ObjectTests(SynchronousTestCase):
         data = objects.NodeGroup(name="g").to_dict()
         data["tags"] = ["a", 1]
         self.assertRaises(ValueError, objects.NodeGroup.from_dict, data)
+
+
+class SerializeWithoutCopyTests(ConfigTestMixin, SynchronousTestCase):
+    """L{config.ConfigStore.serialize} encodes the objects without copying
+    them first, and writes exactly what the copied document would give."""
+
+    def populated(self):
+        store = self.create()
+        node = store.master_node()
+        store.add_tags(store.cluster, ["c1", "c0"])
+        for index in range(3):
+            disk = objects.Disk(dev_type="file", size=1024 * (index + 1),
+                                logical_id=["loop", "i%d/disk0" % index])
+            disk.nodes = [node.uuid]
+            store.add_instance(objects.Instance(
+                name="inst%d.example.com" % index,
+                primary_node=node.uuid,
+                disk_template="file",
+                disks=[disk],
+                nics=[objects.Nic(mac="aa:00:00:00:00:0%d" % index, nicparams={"link": "br0"})],
+                beparams={"maxmem": 256},
+                tags={"b", "a"},
+            ))
+        store.instances()[0].extra["from_a_newer_version"] = {"x": [1, 2]}
+        return store
+
+    def test_same_bytes(self):
+        """The file's bytes equal the encoding of the copied document."""
+        from ganeti_rapi import jsonutil
+
+        store = self.populated()
+        expected = jsonutil.dumps_text(store.to_dict(), indent=1).encode("utf-8")
+        self.assertEqual(store.serialize(), expected)
+
+    def test_objects_unchanged(self):
+        """Serializing leaves the objects as they were (tags stay sets)."""
+        store = self.populated()
+        before = store.to_dict()
+        store.serialize()
+        self.assertEqual(store.to_dict(), before)
+        self.assertIsInstance(store.instances()[0].tags, set)
+
+    def test_json_tree_equals_to_dict(self):
+        """Every object's shared tree has the content of its copy."""
+        store = self.populated()
+        for obj in [store.cluster] + store.groups() + store.nodes() + store.instances():
+            self.assertEqual(obj.json_tree(), obj.to_dict())
+
+    def test_own_encoding_copied(self):
+        """A class encoding a field its own way gets its to_dict."""
+
+        class Odd(objects.ConfigObject):
+            FIELDS = (objects.Field("value", objects.ANY, 0),)
+
+            def _encode_field(self, name, value):
+                return value * 2
+
+        self.assertEqual(Odd(value=2).json_tree(), {"value": 4})
+
+    def test_collector_on_again(self):
+        """The garbage collector is on again after a serialization."""
+        import gc
+
+        store = self.populated()
+        store.serialize()
+        self.assertTrue(gc.isenabled())

@@ -158,7 +158,7 @@ class FakeHypervisorTests(SynchronousTestCase):
         """An instance of a hypervisor this node lacks is refused, naming the ones it has."""
         error = self.fails(
             errors.InvalidArgument, "instance_start",
-            instance=sample_instance(hypervisor="kvm"),
+            instance=sample_instance(hypervisor="xen-pvm"),
         )
         self.assertIn("fake", str(error))
         self.fails(errors.InvalidArgument, "instance_list", hypervisors=["xen-pvm"])

@@ -113,7 +113,7 @@ class NodeInfoTests(SynchronousTestCase):
     def test_bad_arguments(self):
         """Unknown hypervisors and malformed storage units are refused."""
         node = self.node()
-        self.failureResultOf(node.rpc_node_info(hypervisor="kvm"), errors.InvalidArgument)
+        self.failureResultOf(node.rpc_node_info(hypervisor="xen-pvm"), errors.InvalidArgument)
         for units in ("file", [["tape", "x"]], [[]], [["file", 3]]):
             self.failureResultOf(node.rpc_node_info(storage_units=units),
                                  errors.InvalidArgument)

@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ganeti_rapi.engine import errors, queue
 from ganeti_rapi.engine.locks import LEVEL_CLUSTER, LEVEL_NODE, LockManager
-from ganeti_rapi.engine.processor import JobProcessor, LogicalUnit
+from ganeti_rapi.engine.processor import AfterSave, JobProcessor, LogicalUnit
 from ganeti_rapi.engine.queue import JobQueue
 
 from tests.test_queue import HeldRunner, make_op, read_json, run_now
@@ -618,3 +618,101 @@ class LifecycleTests(ProcessorTestCase):
         self.assertEqual(self.successResultOf(d), 1)
         runner.run_all()
         self.assertEqual(self.status(1), queue.JOB_STATUS_SUCCESS)
+
+
+class SavingUnit(LogicalUnit):
+    """Locks node C{op["name"]}, then ends with an L{AfterSave} whose save
+    is the test's gate C{"save"}."""
+
+    def lock_requests(self):
+        return [(LEVEL_NODE, self.op["name"], True)]
+
+    def execute(self):
+        self.env.calls.append(("execute", self.env.job_id, "saving"))
+        return AfterSave(self.env.gate("save"), "saved")
+
+
+class DurabilityTests(ProcessorTestCase):
+    """What is on disk before an opcode runs, and when locks are let go."""
+
+    def setUp(self):
+        ProcessorTestCase.setUp(self)
+        UNITS["OP_SAVING"] = SavingUnit
+        self.addCleanup(UNITS.pop, "OP_SAVING")
+
+    def held(self):
+        runner = HeldRunner()
+        self.open_queue(run_in_thread=runner)
+        self.processor.start()
+        return runner
+
+    def test_waiting_on_disk_before_execute(self):
+        """An opcode runs only once its job is on disk as "waiting", never
+        while the disk still says "queued" (a restart would run it again)."""
+        runner = self.held()
+        d = self.processor.submit([slow("n1")])
+        runner.run_one()  # the new job
+        job_id = self.successResultOf(d)
+        self.assertEqual(self.executed(), [])
+        self.assertEqual(read_json(self.queue.job_path(job_id))["opstatus"], ["queued"])
+        runner.run_one()  # "waiting"
+        self.assertEqual(self.executed(), [("execute", job_id, "n1")])
+        self.assertEqual(read_json(self.queue.job_path(job_id))["opstatus"], ["waiting"])
+
+    def test_running_not_awaited(self):
+        """The opcode does not wait for its "running" state to reach the disk;
+        watchers see it at once, and the disk gets it too."""
+        runner = self.held()
+        d = self.processor.submit([slow("n1")])
+        runner.run_one()
+        job_id = self.successResultOf(d)
+        runner.run_one()
+        self.assertEqual(self.status(job_id), queue.JOB_STATUS_RUNNING)
+        self.assertEqual(len(runner.calls), 1)  # the "running" write, pending
+        self.assertEqual(self.executed(), [("execute", job_id, "n1")])
+        runner.run_all()
+        self.assertEqual(read_json(self.queue.job_path(job_id))["opstatus"], ["running"])
+        self.env.open("n1")
+        runner.run_all()
+        self.assertEqual(read_json(self.queue.job_path(job_id))["opstatus"], ["success"])
+
+    def test_restart_with_running_not_on_disk(self):
+        """A daemon stopped while an opcode runs whose "running" state never
+        reached the disk: at restart the job ends in error, it does not run
+        again."""
+        runner = self.held()
+        d = self.processor.submit([slow("n1")])
+        runner.run_one()
+        job_id = self.successResultOf(d)
+        runner.run_one()
+        self.assertEqual(len(self.executed()), 1)
+        # The daemon dies with the "running" write still pending.
+        self.open_queue()
+        job = self.job(job_id)
+        self.assertEqual(job.opstatus, ["error"])
+        self.assertEqual(job.opresult[0], queue.INTERRUPTED_RESULT)
+        self.processor.start()
+        self.assertEqual(len(self.executed()), 1)
+
+    def test_after_save_releases_locks_first(self):
+        """A unit answering AfterSave lets go of its locks at once; its job
+        succeeds only when the save is on disk."""
+        first = self.submit(make_op("OP_SAVING", name="n1"))
+        second = self.submit(slow("n1"))
+        self.assertEqual(self.locks.holders(LEVEL_NODE, "n1"), [second])
+        self.assertEqual(self.status(second), queue.JOB_STATUS_RUNNING)
+        self.assertEqual(self.status(first), queue.JOB_STATUS_RUNNING)
+        self.env.open("save")
+        self.assertEqual(self.status(first), queue.JOB_STATUS_SUCCESS)
+        self.assertEqual(self.job(first).opresult, ["saved"])
+        self.env.open("n1")
+        self.assertEqual(self.status(second), queue.JOB_STATUS_SUCCESS)
+
+    def test_after_save_failure(self):
+        """A save that fails fails the opcode, after its locks were released."""
+        job_id = self.submit(make_op("OP_SAVING", name="n1"))
+        self.assertFalse(self.locks.is_held(LEVEL_NODE, "n1"))
+        self.env.gate("save").errback(errors.ConfigurationError("disk full"))
+        job = self.job(job_id)
+        self.assertEqual(job.status, queue.JOB_STATUS_ERROR)
+        self.assertEqual(job.opresult[0][0], "ConfigurationError")

@@ -151,3 +151,70 @@ class ModifyTests(SynchronousTestCase):
         self.assertEqual(job["summary"], ["CLUSTER_REDIST_CONF"])
         self.assertGreater(self.api.engine.config.serial_no, serial)
         self.assertEqual(self.api.request("PUT", "/2/redistribute-config", {"x": 1})[0], 400)
+
+
+class TagJobDurabilityTests(SynchronousTestCase):
+    """A tag job lets go of its lock before its configuration write is on
+    disk, and succeeds only once it is."""
+
+    def setUp(self):
+        from twisted.internet import task
+
+        from tests.test_queue import HeldRunner
+
+        self.clock = task.Clock()
+        self.clock.advance(1800000000)
+        self.runner = HeldRunner()
+        self.data_dir = self.mktemp()
+        self.engine = open_engine(self.data_dir, self.clock, run_in_thread=self.runner)
+        self.engine.processor.start()
+
+    def test_lock_released_before_config_durable(self):
+        """While the configuration write of a tag job is pending, the group's
+        lock is free and the job still runs; then it succeeds, with the tag
+        on disk."""
+        import json
+        import os
+
+        from ganeti_rapi.engine import opcodes
+
+        op = opcodes.make_opcode(
+            "OP_TAGS_SET", {}, {"kind": "nodegroup", "name": "default", "tags": ["t1"]}
+        )
+        d = self.engine.processor.submit([op])
+        self.runner.run_one()  # the new job (and its serial)
+        job_id = self.successResultOf(d)
+        self.runner.run_one()  # "waiting": the unit runs now
+        job = self.engine.queue.get_live(job_id)
+        self.assertEqual(job.status, "running")
+        self.assertEqual(self.engine.locks.snapshot(), [])
+        with open(os.path.join(self.data_dir, "config.data")) as f:
+            on_disk = json.load(f)
+        (group,) = on_disk["nodegroups"].values()
+        self.assertEqual(group["tags"], [])
+        self.runner.run_all()
+        self.assertEqual(job.status, "success")
+        with open(os.path.join(self.data_dir, "config.data")) as f:
+            on_disk = json.load(f)
+        (group,) = on_disk["nodegroups"].values()
+        self.assertEqual(group["tags"], ["t1"])
+
+    def test_failed_config_write_fails_the_job(self):
+        """A configuration write that fails fails the tag job."""
+        from ganeti_rapi.engine import opcodes
+
+        op = opcodes.make_opcode(
+            "OP_TAGS_SET", {}, {"kind": "nodegroup", "name": "default", "tags": ["t1"]}
+        )
+        d = self.engine.processor.submit([op])
+        self.runner.run_one()
+        job_id = self.successResultOf(d)
+        self.runner.run_one()  # "waiting"
+        self.runner.run_one()  # "running"
+        f, args, written = self.runner.calls.pop(0)  # the configuration
+        self.assertIn("config.data", args[0])
+        written.errback(OSError(28, "No space left on device"))
+        self.runner.run_all()
+        job = self.engine.queue.get_live(job_id)
+        self.assertEqual(job.status, "error")
+        self.flushLoggedErrors(OSError)

@@ -12,11 +12,12 @@ import platform
 from twisted.internet import defer
 from zope.interface import implementer
 
-from ganeti_rapi.engine import opcodes, units
+from ganeti_rapi.engine import filters, opcodes, units
 from ganeti_rapi.engine.errors import JobQueueError, OpcodeValidationError, OpPrereqError
 from ganeti_rapi.engine.exports import gather_exports
 from ganeti_rapi.engine.instancefields import LIVE_INSTANCE_FIELDS
-from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT, NodeOffline
+from ganeti_rapi import jsonutil
+from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT, NodeOffline, SharedFanOut
 from ganeti_rapi.engine.queryfields import JOB_FIELDS, RESOURCES, QueryContext
 from ganeti_rapi.engine.units.instances import instance_wire
 from ganeti_rapi.engine.units.tags import find_taggable
@@ -88,6 +89,8 @@ class EngineCluster:
         self.processor = processor
         self.clock = clock
         self.nodes = nodes
+        #: Live-data fan-outs, shared by the listings that wait together.
+        self.fanout = SharedFanOut(nodes) if nodes is not None else None
 
     # -- reading
 
@@ -151,9 +154,14 @@ class EngineCluster:
     def _context(self, live_nodes=None):
         return QueryContext(self.config, self.queue, live_nodes)
 
-    def _with_live_data(self, resource, fields, qfilter, names, answer):
+    def _with_live_data(self, resource, fields, qfilter, names, answer, key=None):
         """Call C{answer(context)}, first asking the nodes for live data
-        when the query needs it (a Deferred then)."""
+        when the query needs it (a Deferred then).
+
+        Queries waiting for the same live data share one fan-out (see
+        L{SharedFanOut}); those of them with the same C{key} (not L{None})
+        share the answer too, computed once from that data.
+        """
         if resource == "export":
             return self._with_export_data(answer)
         live = LIVE_FIELDS.get(resource)
@@ -162,8 +170,8 @@ class EngineCluster:
         if not (live.intersection(fields) or qfilter is not None):
             return answer(self._context())
         if resource == "node":
-            return self._with_node_data(names, answer)
-        return self._with_instance_data(answer)
+            return self._with_node_data(names, answer, key)
+        return self._with_instance_data(answer, key)
 
     def _with_export_data(self, answer):
         """Exports exist only on the nodes: ask every node for its list."""
@@ -180,30 +188,41 @@ class EngineCluster:
         d.addCallback(gathered)
         return d
 
-    def _with_node_data(self, names, answer):
+    def _with_node_data(self, names, answer, key=None):
         if names is not None:
             nodes = [self.config.node_by_name(n) for n in names]
             if None in nodes:
                 return answer(self._context())  # raises the right 404
         else:
             nodes = self.config.nodes()
-        d = self.nodes.call_nodes(nodes, "node_info", LIVE_DATA_TIMEOUT)
-        d.addCallback(lambda outcomes: answer(self._context(_live_fields(outcomes))))
+        d = self.fanout.gather(nodes, "node_info", LIVE_DATA_TIMEOUT)
+
+        def gathered(gathering):
+            live = _shared(gathering, "live node fields",
+                           lambda: _live_fields(gathering.outcomes))
+            return _shared(gathering, key, lambda: answer(self._context(live)))
+
+        d.addCallback(gathered)
         return d
 
-    def _with_instance_data(self, answer):
+    def _with_instance_data(self, answer, key=None):
         nodes = [n for n in self.config.nodes() if n.vm_capable and not n.offline]
         hypervisors = list(self.config.cluster.enabled_hypervisors)
-        d = self.nodes.call_nodes(
+        d = self.fanout.gather(
             nodes, "all_instances_info", LIVE_DATA_TIMEOUT, hypervisors=hypervisors
         )
 
-        def gathered(outcomes):
-            live = {
+        def instances(outcomes):
+            return {
                 uuid: result for uuid, (ok, result) in outcomes.items()
                 if ok and isinstance(result, dict)
             }
-            return answer(QueryContext(self.config, self.queue, live_instances=live))
+
+        def gathered(gathering):
+            live = _shared(gathering, "live instances",
+                           lambda: instances(gathering.outcomes))
+            return _shared(gathering, key, lambda: answer(
+                QueryContext(self.config, self.queue, live_instances=live)))
 
         d.addCallback(gathered)
         return d
@@ -213,12 +232,14 @@ class EngineCluster:
         return self._with_live_data(
             resource, fields, qfilter, names,
             lambda ctx: res.rows(ctx, fields, names, qfilter),
+            _answer_key("rows", resource, fields, names, qfilter),
         )
 
     def query_cells(self, resource, fields, qfilter=None):
         res = self._resource(resource)
         return self._with_live_data(
-            resource, fields, qfilter, None, lambda ctx: res.cells(ctx, fields, qfilter)
+            resource, fields, qfilter, None, lambda ctx: res.cells(ctx, fields, qfilter),
+            _answer_key("cells", resource, fields, None, qfilter),
         )
 
     def query_fields(self, resource, fields=None):
@@ -306,6 +327,32 @@ class EngineCluster:
     def cancel_job(self, job_id):
         return defer.maybeDeferred(self.processor.cancel, job_id)
 
+    # -- job filter rules
+
+    def replace_filter(self, uuid, priority, predicates, action, reason):
+        rule = filters.make_rule(
+            uuid, self.queue.last_job_id, priority, predicates, action, reason
+        )
+        self.config.set_filter(rule)
+        return self._filters_saved(rule.uuid)
+
+    def delete_filter(self, uuid):
+        if self.config.filter_rule(uuid) is None:
+            raise EntityNotFound("Filter rule '%s' not known" % (uuid,))
+        self.config.remove_filter(uuid)
+        return self._filters_saved(None)
+
+    def _filters_saved(self, answer):
+        """Save the configuration, then let the processor apply the rules."""
+        d = self.config.save()
+
+        def saved(_):
+            self.processor.reschedule()
+            return answer
+
+        d.addCallback(saved)
+        return d
+
     @staticmethod
     def _check_job_fields(fields):
         unknown = [f for f in fields if f not in _JOB_FIELD_NAMES]
@@ -321,6 +368,32 @@ def _create_request(instance, index):
         return opcodes.make_opcode("OP_INSTANCE_CREATE", params)
     except OpcodeValidationError as e:
         raise OpcodeValidationError("instances[%d]: %s" % (index, e))
+
+
+def _answer_key(kind, resource, fields, names, qfilter):
+    """What makes two queries the same answer, or L{None} (not shared).
+
+    Only whole listings are shared: their rows are handed out as they are
+    (nobody changes them after the query), while the answer for named
+    objects may be edited by its caller.
+    """
+    if names is not None:
+        return None
+    try:
+        return (kind, resource, tuple(fields), jsonutil.dumps(qfilter))
+    except (TypeError, ValueError):
+        return None
+
+
+def _shared(gathering, key, compute):
+    """C{compute()}, or what it gave for C{key} earlier in this gathering."""
+    if key is None:
+        return compute()
+    try:
+        return gathering.memo[key]
+    except KeyError:
+        value = gathering.memo[key] = compute()
+        return value
 
 
 def _live_fields(outcomes):

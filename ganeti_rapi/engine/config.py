@@ -25,6 +25,7 @@ A file that cannot be read or parsed stops the start-up with
 L{ConfigCorrupt}; it is never overwritten.
 """
 
+import gc
 import ipaddress
 import os
 
@@ -34,6 +35,7 @@ from twisted.python.failure import Failure
 
 from ganeti_rapi import fileutil, jsonutil
 from ganeti_rapi.engine import defaults, objects, tags as tagsmod
+from ganeti_rapi.engine import network as network_pools
 from ganeti_rapi.engine.errors import (
     ECODE_EXISTS,
     ECODE_NOENT,
@@ -137,6 +139,7 @@ class ConfigStore:
         self._nodes = _Kind("nodes", objects.Node)
         self._instances = _Kind("instances", objects.Instance)
         self._networks = _Kind("networks", objects.Network)
+        self._filters = {}
         self._extra = {}
         # Save machinery: Deferreds of saves not yet covered by a write, and
         # whether a write is in progress.
@@ -252,6 +255,16 @@ class ConfigStore:
                     raise ValueError(
                         "instance %r uses unknown node %r" % (inst.name, node_uuid)
                     )
+        filters = {}
+        section = document.get("filters", {})
+        if not isinstance(section, dict):
+            raise ValueError("'filters' is not an object")
+        for key, data in section.items():
+            where = "filters[%s]" % key
+            rule = objects.FilterRule.from_dict(data, where)
+            if rule.uuid != key:
+                raise ValueError("%s: uuid %r differs from its key" % (where, rule.uuid))
+            filters[key] = rule
         known = {
             "version",
             "cluster",
@@ -259,6 +272,7 @@ class ConfigStore:
             "nodes",
             "instances",
             "networks",
+            "filters",
             "serial_no",
             "ctime",
             "mtime",
@@ -272,6 +286,7 @@ class ConfigStore:
         self._nodes = nodes
         self._instances = kinds["instances"]
         self._networks = kinds["networks"]
+        self._filters = filters
         self._extra = {k: v for k, v in document.items() if k not in known}
 
     def create_default(
@@ -368,6 +383,7 @@ class ConfigStore:
         self._networks = _Kind("networks", objects.Network)
         self._groups.add(group)
         self._nodes.add(node)
+        self._filters = {}
         self._extra = {}
         self._serial_no = 1
         self._ctime = now
@@ -401,23 +417,39 @@ class ConfigStore:
     def mtime(self):
         return self._mtime
 
-    def to_dict(self):
-        """The whole configuration as the JSON document written to disk."""
-        document = objects.copy_json(self._extra)
+    def to_dict(self, copy=True):
+        """The whole configuration as the JSON document written to disk.
+
+        @param copy: if false, the document shares the objects' own dicts
+            and lists (L{objects.ConfigObject.json_tree}): only for
+            encoding it at once, as L{serialize} does.
+        """
+        if copy:
+            document = objects.copy_json(self._extra)
+
+            def tree(obj):
+                return obj.to_dict()
+        else:
+            document = dict(self._extra)
+
+            def tree(obj):
+                return obj.json_tree()
+
         document.update(
             {
                 "version": self._version,
-                "cluster": self._cluster.to_dict(),
+                "cluster": tree(self._cluster),
                 "nodegroups": {
-                    u: g.to_dict() for u, g in self._groups.by_uuid.items()
+                    u: tree(g) for u, g in self._groups.by_uuid.items()
                 },
-                "nodes": {u: n.to_dict() for u, n in self._nodes.by_uuid.items()},
+                "nodes": {u: tree(n) for u, n in self._nodes.by_uuid.items()},
                 "instances": {
-                    u: i.to_dict() for u, i in self._instances.by_uuid.items()
+                    u: tree(i) for u, i in self._instances.by_uuid.items()
                 },
                 "networks": {
-                    u: n.to_dict() for u, n in self._networks.by_uuid.items()
+                    u: tree(n) for u, n in self._networks.by_uuid.items()
                 },
+                "filters": {u: tree(f) for u, f in self._filters.items()},
                 "serial_no": self._serial_no,
                 "ctime": self._ctime,
                 "mtime": self._mtime,
@@ -426,8 +458,22 @@ class ConfigStore:
         return document
 
     def serialize(self):
-        """The bytes of the configuration file for the current state."""
-        return jsonutil.dumps_text(self.to_dict(), indent=1).encode("utf-8")
+        """The bytes of the configuration file for the current state.
+
+        Made on the reactor thread (the objects change there), so kept
+        cheap: the document is not copied before encoding, and the cyclic
+        garbage collector, which would walk the whole configuration again
+        and again while the document is built, is off meanwhile.
+        """
+        enabled = gc.isenabled()
+        if enabled:
+            gc.disable()
+        try:
+            document = self.to_dict(copy=False)
+            return jsonutil.dumps_text(document, indent=1).encode("utf-8")
+        finally:
+            if enabled:
+                gc.enable()
 
     # -- Lookups --------------------------------------------------------------
 
@@ -704,6 +750,8 @@ class ConfigStore:
         """
         instance = self._get(self._instances, uuid, "Instance '%s' not known")
         self._instances.remove(instance)
+        # Its NICs' addresses go back to their networks' pools, as in Ganeti.
+        network_pools.release_addresses(self, instance)
         if instance.network_port is not None:
             self._cluster.tcpudp_port_pool.append(instance.network_port)
         self.touch(self._cluster)
@@ -775,6 +823,38 @@ class ConfigStore:
         self.touch(network)
         self.touch(self._cluster)
         return network
+
+    # -- Job filter rules ----------------------------------------------------
+
+    def filters(self):
+        """All job filter rules, as a new list (in no particular order)."""
+        return list(self._filters.values())
+
+    def filter_rule(self, uuid):
+        """The filter rule C{uuid}, or L{None}."""
+        return self._filters.get(uuid)
+
+    def set_filter(self, rule):
+        """Add C{rule}, or replace the rule with its uuid."""
+        if not isinstance(rule, objects.FilterRule):
+            raise TypeError("expected a FilterRule, got %r" % (rule,))
+        self._filters[rule.uuid] = rule
+        return rule
+
+    def remove_filter(self, uuid):
+        """Remove filter rule C{uuid}.
+
+        @raise OpPrereqError: C{unknown_entity} if there is none.
+        """
+        rule = self._get_filter(uuid)
+        del self._filters[uuid]
+        return rule
+
+    def _get_filter(self, uuid):
+        rule = self._filters.get(uuid)
+        if rule is None:
+            raise OpPrereqError("Filter rule '%s' not known" % (uuid,), ECODE_NOENT)
+        return rule
 
     def set_tags(self, obj, tags):
         """Replace the tags of C{obj}.

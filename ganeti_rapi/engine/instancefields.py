@@ -12,7 +12,7 @@ from ganeti_rapi.engine.params import (
     instance_beparams,
     instance_hvparams,
     instance_osparams,
-    nic_params,
+    nic_param,
 )
 from ganeti_rapi.engine.query import (
     QFT_BOOL,
@@ -111,16 +111,18 @@ def _nic_list(getter):
 
 
 def _nic_mode(ctx, nic):
-    return nic_params(ctx.config.cluster, nic).get("mode")
+    return nic_param(ctx.config.cluster, nic, "mode")
 
 
 def _nic_link(ctx, nic):
-    return nic_params(ctx.config.cluster, nic).get("link")
+    return nic_param(ctx.config.cluster, nic, "link")
 
 
 def _nic_bridge(ctx, nic):
-    params = nic_params(ctx.config.cluster, nic)
-    return params.get("link") if params.get("mode") == "bridged" else None
+    cluster = ctx.config.cluster
+    if nic_param(cluster, nic, "mode") != "bridged":
+        return None
+    return nic_param(cluster, nic, "link")
 
 
 def _nic_network_name(ctx, nic):

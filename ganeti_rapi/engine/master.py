@@ -138,7 +138,8 @@ def open_engine(
     locks = LockManager()
     environment = EngineEnvironment(config, clock, nodes)
     processor = JobProcessor(
-        queue, locks, units.unit_factory, environment, clock, max_running=max_running
+        queue, locks, units.unit_factory, environment, clock, max_running=max_running,
+        filter_rules=config.filters,
     )
     environment.submit_jobs = JobSubmitter(processor)
     if process_reactor is None and IReactorProcess.providedBy(clock):

@@ -9,7 +9,9 @@ node with C{OpExecError}.
 """
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
+from ganeti_rapi import jsonutil
 from ganeti_rapi.engine.errors import ECODE_ENVIRON, ECODE_STATE, OpExecError, OpPrereqError
 from ganeti_rapi.rpc.errors import NodeProcedureError, NodeRpcError
 
@@ -93,3 +95,108 @@ class NodeRunner:
                 "Cannot reach node '%s' (%s)" % (node.name, value), ECODE_ENVIRON
             )
         return failure
+
+
+class Gathering:
+    """The answers of one fan-out, as the queries that shared it see them.
+
+    @ivar outcomes: C{{node uuid: (ok, result or exception)}}, as
+        L{NodeRunner.call_nodes} gives.
+    @ivar memo: what the queries sharing this fan-out may share besides:
+        answers computed from it, by whatever key says they are the same
+        answer.  It lives only while the queries are answered, all in one
+        go (nothing else runs meanwhile, the configuration cannot change),
+        and is emptied right after.
+    """
+
+    __slots__ = ("outcomes", "memo")
+
+    def __init__(self, outcomes):
+        self.outcomes = outcomes
+        self.memo = {}
+
+
+class _Round:
+    __slots__ = ("nodes", "waiters")
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.waiters = []
+
+
+class SharedFanOut:
+    """Fan-outs for live data, shared by the queries waiting at the same time.
+
+    A query that asks every node for live data (a bulk listing) joins the
+    next fan-out of the same call: it starts one if none is under way;
+    if one is (it began before the query came), the query waits for it to
+    end and then shares the fan-out that starts right after, with every
+    query that came meanwhile.  So no query is answered with data gathered
+    before it was made, and however many queries come at once, one fan-out
+    of a call is under way and at most one more waits: a hundred clients
+    listing instances together cost two rounds of node calls, not a hundred
+    (and not a hundred TLS connections to each node beyond the two the
+    connection pool keeps).
+
+    @param runner: a L{NodeRunner} (or anything with its C{call_nodes}).
+    """
+
+    def __init__(self, runner):
+        self.runner = runner
+        self._running = {}  # key -> the _Round under way
+        self._next = {}  # key -> the _Round waiting for it
+
+    def gather(self, nodes, procedure, timeout=None, /, **kwargs):
+        """A Deferred of a L{Gathering} of C{procedure} on C{nodes}.
+
+        Cancelling it only drops this query: the fan-out goes on for the
+        others that share it.
+        """
+        nodes = list(nodes)
+        key = (procedure, tuple(n.uuid for n in nodes), timeout, _kwargs_key(kwargs))
+        d = defer.Deferred(lambda d: self._forget(key, d))
+        if key in self._running:
+            waiting = self._next.get(key)
+            if waiting is None:
+                waiting = self._next[key] = _Round(nodes)
+            waiting.waiters.append(d)
+        else:
+            round_ = _Round(nodes)
+            round_.waiters.append(d)
+            self._start(key, round_, procedure, timeout, kwargs)
+        return d
+
+    def _forget(self, key, d):
+        for rounds in (self._running, self._next):
+            round_ = rounds.get(key)
+            if round_ is not None and d in round_.waiters:
+                round_.waiters.remove(d)
+
+    def _start(self, key, round_, procedure, timeout, kwargs):
+        self._running[key] = round_
+        d = self.runner.call_nodes(round_.nodes, procedure, timeout, **kwargs)
+        d.addBoth(self._finished, key, round_, procedure, timeout, kwargs)
+
+    def _finished(self, outcomes, key, round_, procedure, timeout, kwargs):
+        del self._running[key]
+        waiting = self._next.pop(key, None)
+        if waiting is not None and waiting.waiters:
+            self._start(key, waiting, procedure, timeout, kwargs)
+        if isinstance(outcomes, Failure):
+            for d in list(round_.waiters):
+                d.errback(outcomes)
+            return None
+        gathering = Gathering(outcomes)
+        for d in list(round_.waiters):
+            d.callback(gathering)
+        if gathering is not None:
+            gathering.memo.clear()
+        return None
+
+
+def _kwargs_key(kwargs):
+    """The arguments of a call as something hashable (their JSON text)."""
+    try:
+        return jsonutil.dumps(kwargs)
+    except (TypeError, ValueError):
+        return repr(sorted(kwargs.items()))

@@ -177,6 +177,28 @@ class ConfigObject:
             return [v.to_dict() for v in value]
         return copy_json(value)
 
+    def json_tree(self):
+        """What L{to_dict} gives, without copying: for encoding at once.
+
+        The result shares this object's own dicts and lists, so it must be
+        encoded right away and never kept or changed.  Writing a large
+        configuration spends most of its time copying otherwise.  A class
+        that encodes its fields its own way gets a copy (L{to_dict}).
+        """
+        if type(self)._encode_field not in _PLAIN_ENCODERS:
+            return self.to_dict()
+        result = dict(self.extra) if self.extra else {}
+        for field in self.FIELDS:
+            value = getattr(self, field.name)
+            if isinstance(value, ConfigObject):
+                value = value.json_tree()
+            elif isinstance(value, (set, frozenset)):
+                value = sorted(value)
+            elif isinstance(value, list) and value and isinstance(value[0], ConfigObject):
+                value = [v.json_tree() for v in value]
+            result[field.name] = value
+        return result
+
     @classmethod
     def from_dict(cls, data, where=None):
         """Build an object from C{data} as read from a file.
@@ -459,6 +481,11 @@ class Instance(TaggableObject):
         ]
 
 
+#: The field encoders L{ConfigObject.json_tree} knows to follow (those
+#: whose result it gives without copying).
+_PLAIN_ENCODERS = (ConfigObject._encode_field, Instance._encode_field)
+
+
 class Network(TaggableObject):
     """An IP network instances' NICs can be connected to.
 
@@ -476,4 +503,25 @@ class Network(TaggableObject):
         Field("mac_prefix", MAYBE_STR, None),
         Field("reservations", MAYBE_STR, None),
         Field("ext_reservations", MAYBE_STR, None),
+    )
+
+
+class FilterRule(ConfigObject):
+    """A job filter rule (Ganeti 2.13+): which queued jobs run, wait or go.
+
+    C{watermark} is the highest job id when the rule was added or replaced;
+    C{priority} orders the rules (lowest first, then watermark, then uuid);
+    C{predicates} are C{[name, filter expression]} lists; C{action} is
+    C{ACCEPT}, C{PAUSE}, C{REJECT}, C{CONTINUE} or C{["RATE_LIMIT", n]};
+    C{reason_trail} is a list of C{[source, reason, timestamp]}.  See
+    L{ganeti_rapi.engine.filters}.
+    """
+
+    FIELDS = (
+        Field("uuid", STR, new_uuid),
+        Field("watermark", INT, 0),
+        Field("priority", INT, 0),
+        Field("predicates", LIST, list),
+        Field("action", ANY, "CONTINUE"),
+        Field("reason_trail", LIST, list),
     )

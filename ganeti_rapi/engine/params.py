@@ -27,10 +27,24 @@ def instance_beparams(cluster, instance):
 
 def instance_hvparams(cluster, instance):
     """An instance's hypervisor parameters: cluster, OS-specific, own."""
-    filled = fill_dict(cluster.hvparams.get(instance.hypervisor), None)
-    os_specific = (cluster.os_hvp.get(instance.os) or {}).get(instance.hypervisor)
-    filled = fill_dict(filled, os_specific)
-    return fill_dict(filled, instance.hvparams)
+    filled = dict(cluster.hvparams.get(instance.hypervisor) or {})
+    os_hvp = cluster.os_hvp
+    if os_hvp:
+        os_specific = (os_hvp.get(instance.os) or {}).get(instance.hypervisor)
+        if os_specific:
+            filled.update(os_specific)
+    if instance.hvparams:
+        filled.update(instance.hvparams)
+    return filled
+
+
+def nic_param(cluster, nic, key):
+    """One of a NIC's parameters, filled: what C{nic_params(...)[key]} gives,
+    without building the dict."""
+    own = nic.nicparams
+    if own and key in own:
+        return own[key]
+    return (cluster.nicparams.get("default") or {}).get(key)
 
 
 def nic_params(cluster, nic):

@@ -6,17 +6,30 @@ the processor is given.  A unit declares its locks, checks its
 prerequisites, and executes (see L{LogicalUnit}).  For each opcode of a job
 the processor:
 
- 1. marks it C{waiting} and saves the job;
+ 1. marks it C{waiting} and saves the job, and waits until that is on
+    disk: from then on a restart ends the job in error instead of running
+    the opcode again;
  2. acquires the unit's locks (the job can be canceled here);
- 3. marks it C{running} and saves the job;
+ 3. marks it C{running} and saves the job, without waiting for the disk
+    (a restart treats C{waiting} and C{running} alike);
  4. calls C{check()}, then C{dry_run_result()} for a dry run or
     C{execute()} otherwise;
  5. records the result (C{success}) or the error (C{error}; the later
     opcodes fail with "Preceding opcode failed"), and releases the locks.
+    A unit whose C{execute} ends with a configuration save may answer an
+    L{AfterSave}: its locks are then released as soon as the change is
+    made in memory, and the opcode succeeds once the save is on disk.
 
 When the job is done its C{end_ts} is set and it is saved once more.  Up
 to C{max_running} jobs run at a time; the others wait in the queue, the
 higher priority (lower number) and then the older first.
+
+Job filter rules (L{ganeti_rapi.engine.filters}), when the processor is
+given them, decide before a queued job starts: C{REJECT} cancels it
+(whether or not a slot is free), C{PAUSE} leaves it queued, a
+C{RATE_LIMIT} of C{n} leaves it queued while C{n} running jobs have that
+rule applying, C{ACCEPT} (or no rule) lets it start.  Call L{reschedule}
+after the rules change.
 """
 
 import heapq
@@ -28,6 +41,7 @@ from twisted.logger import Logger
 
 from ganeti_rapi import jsonutil
 from ganeti_rapi.engine import errors
+from ganeti_rapi.engine import filters as jobfilters
 from ganeti_rapi.engine.queue import (
     CANCELED_RESULT,
     JOB_STATUS_CANCELED,
@@ -74,6 +88,25 @@ class LogicalUnit:
     def dry_run_result(self):
         """What a dry run answers, after L{check} succeeded."""
         return None
+
+
+class AfterSave:
+    """What C{execute} answers to finish once a save is on disk, unlocked.
+
+    The change is made in memory under the opcode's locks; waiting for the
+    disk needs none of them: whoever takes the locks next sees the change,
+    and its own save, made after, covers it too.  The opcode still
+    succeeds only once C{saved} has fired, and fails if it fails.
+
+    @ivar saved: a L{Deferred} firing once the change is durable.
+    @ivar result: the opcode's result.
+    """
+
+    __slots__ = ("saved", "result")
+
+    def __init__(self, saved, result=None):
+        self.saved = saved
+        self.result = result
 
 
 class OpcodeEnvironment:
@@ -140,12 +173,16 @@ class JobProcessor(service.Service):
         reachable as attributes of C{env}).
     @param clock: L{IReactorTime}.
     @param max_running: how many jobs run at the same time.
+    @param filter_rules: a callable returning the current job filter rules
+        (L{FilterRule<ganeti_rapi.engine.objects.FilterRule>}s), or L{None}
+        for a processor that filters nothing.
     """
 
     log = Logger()
 
     def __init__(
-        self, queue, locks, unit_factory, environment, clock, max_running=20
+        self, queue, locks, unit_factory, environment, clock, max_running=20,
+        filter_rules=None,
     ):
         self.queue = queue
         self.locks = locks
@@ -153,6 +190,7 @@ class JobProcessor(service.Service):
         self.environment = environment
         self.clock = clock
         self.max_running = max_running
+        self.filter_rules = filter_rules
         self._started = False
         self._pumping = False
         self._heap = []  # (priority, job id)
@@ -219,22 +257,84 @@ class JobProcessor(service.Service):
         self._scheduled.add(job.id)
         heapq.heappush(self._heap, (job.priority, job.id))
 
+    def reschedule(self):
+        """Look at the waiting jobs again (the filter rules changed)."""
+        self._pump()
+
+    def _rules(self):
+        if self.filter_rules is None:
+            return []
+        return jobfilters.ordered(self.filter_rules())
+
     def _pump(self):
         if self._pumping:
             return  # the loop below sees any slot freed meanwhile
         self._pumping = True
+        held = []
         try:
+            rules = self._rules()
+            if rules and self._started:
+                self._reject_queued(rules)
+            limited = self._rate_limited_counts(rules)
             while self._started and self._heap and len(self._runs) < self.max_running:
-                _, job_id = heapq.heappop(self._heap)
+                entry = heapq.heappop(self._heap)
+                job_id = entry[1]
                 if job_id not in self._scheduled:
                     continue  # canceled while it waited for a slot
-                self._scheduled.discard(job_id)
                 job = self.queue.get_live(job_id)
                 if job is None or job.status != JOB_STATUS_QUEUED:
+                    self._scheduled.discard(job_id)
                     continue
+                rule = jobfilters.applying_rule(rules, job) if rules else None
+                if rule is not None:
+                    action = jobfilters.action_of(rule)
+                    if action == jobfilters.PAUSE:
+                        held.append(entry)
+                        continue
+                    if action == jobfilters.RATE_LIMIT:
+                        if limited.get(rule.uuid, 0) >= jobfilters.rate_limit(rule):
+                            held.append(entry)
+                            continue
+                        limited[rule.uuid] = limited.get(rule.uuid, 0) + 1
+                self._scheduled.discard(job_id)
                 self._start_job(job)
         finally:
+            for entry in held:
+                heapq.heappush(self._heap, entry)
             self._pumping = False
+
+    def _reject_queued(self, rules):
+        """Cancel every waiting job a C{REJECT} rule applies to."""
+        if not any(jobfilters.action_of(r) == jobfilters.REJECT for r in rules):
+            return
+        for job_id in sorted(self._scheduled):
+            job = self.queue.get_live(job_id)
+            if job is None or job.status != JOB_STATUS_QUEUED:
+                continue
+            rule = jobfilters.applying_rule(rules, job)
+            if rule is None or jobfilters.action_of(rule) != jobfilters.REJECT:
+                continue
+            self._scheduled.discard(job_id)
+            job.mark_unfinished(
+                JOB_STATUS_CANCELED, "Job rejected by filter rule %s" % rule.uuid
+            )
+            job.end_ts = self.queue.now()
+            self.log.info("Job {job_id} rejected by filter rule {uuid}",
+                          job_id=job_id, uuid=rule.uuid)
+            d = self.queue.save(job)
+            d.addErrback(lambda failure, job_id=job_id: self.log.failure(
+                "Saving rejected job {job_id} failed", failure, job_id=job_id))
+
+    def _rate_limited_counts(self, rules):
+        """C{{rule uuid: running jobs it applies to}} for C{RATE_LIMIT} rules."""
+        counts = {}
+        if not any(jobfilters.action_of(r) == jobfilters.RATE_LIMIT for r in rules):
+            return counts
+        for run in self._runs.values():
+            rule = jobfilters.applying_rule(rules, run.job)
+            if rule is not None and jobfilters.action_of(rule) == jobfilters.RATE_LIMIT:
+                counts[rule.uuid] = counts.get(rule.uuid, 0) + 1
+        return counts
 
     def _start_job(self, job):
         run = self._runs[job.id] = _Run(job)
@@ -302,12 +402,20 @@ class JobProcessor(service.Service):
             run.phase = JOB_STATUS_RUNNING
             job.opstatus[index] = JOB_STATUS_RUNNING
             job.opexec[index] = self.queue.now()
-            await self.queue.save(job)
+            # Watchers learn it now; the disk need not know before the
+            # opcode runs ("waiting" is there, which a restart also ends in
+            # error), so the locks are not held across this write.
+            self.queue.save(job)
             await _resolve(unit.check())
             if op.get("dry_run"):
                 result = await _resolve(unit.dry_run_result())
             else:
                 result = await _resolve(unit.execute())
+            if isinstance(result, AfterSave):
+                lockset.release()
+                lockset = None
+                await result.saved
+                result = result.result
             try:
                 jsonutil.dumps(result)
             except (TypeError, ValueError) as e:

@@ -13,6 +13,8 @@ operator (C{"&"}, C{"|"}, C{"!"}, C{"?"}, C{"=="}/C{"="}, C{"!="}, C{"<"},
 C{"<="}, C{">"}, C{">="}, C{"=~"}, C{"=[]"}), with field names as strings.
 """
 
+import contextlib
+import gc
 import re
 
 from ganeti_rapi.interfaces import EntityNotFound, InvalidRequest
@@ -31,6 +33,28 @@ QFT_UNIT = "unit"
 QFT_TIMESTAMP = "timestamp"
 QFT_OTHER = "other"
 QFT_UNKNOWN = "unknown"
+
+
+@contextlib.contextmanager
+def _bulk_allocation():
+    """No cyclic garbage collection while a listing is built.
+
+    A listing allocates dicts and lists by the hundred thousand, all of
+    them kept (they are the answer) and none of them in a reference cycle,
+    so the collector's passes over them, and over the whole configuration
+    each time a pass reaches the oldest generation, find nothing; they cost
+    a third of the time of a large listing.  The collector is switched back
+    on (if it was on) at the end; building a listing never yields to the
+    reactor, so nothing else runs meanwhile.
+    """
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Unavailable(Exception):
@@ -128,20 +152,43 @@ class Resource:
         unknown = [f for f in fields if f not in self.fields]
         if unknown:
             raise InvalidRequest("Unknown output fields selected: %s" % ", ".join(unknown))
-        return [
-            {name: self.value(context, item, name) for name in fields}
-            for item in self.select(context, names, qfilter)
-        ]
+        # The getters are looked up once, not once per item and field: a
+        # listing of 10,000 instances calls 360,000 of them.
+        getters = [(name, self.fields[name].getter) for name in fields]
+        items = self.select(context, names, qfilter)
+        rows = []
+        with _bulk_allocation():
+            for item in items:
+                row = {}
+                for name, getter in getters:
+                    try:
+                        row[name] = getter(context, item)
+                    except Unavailable:
+                        row[name] = None
+                rows.append(row)
+        return rows
 
     def cells(self, context, fields, qfilter=None):
         """The C{/2/query} answer for C{fields}."""
-        return {
-            "fields": [self.describe(name) for name in fields],
-            "data": [
-                [self.cell(context, item, name) for name in fields]
-                for item in self.select(context, None, qfilter)
-            ],
-        }
+        getters = []
+        for name in fields:
+            field = self.fields.get(name)
+            getters.append(field.getter if field is not None else None)
+        items = self.select(context, None, qfilter)
+        data = []
+        with _bulk_allocation():
+            for item in items:
+                line = []
+                for getter in getters:
+                    if getter is None:
+                        line.append([RS_UNKNOWN, None])
+                        continue
+                    try:
+                        line.append([RS_NORMAL, getter(context, item)])
+                    except Unavailable as e:
+                        line.append([e.status, None])
+                data.append(line)
+        return {"fields": [self.describe(name) for name in fields], "data": data}
 
     def describe(self, name):
         field = self.fields.get(name)

@@ -39,6 +39,30 @@ class QueryContext:
         self.queue = queue
         self.live_nodes = live_nodes
         self.live_instances = live_instances
+        self._by_node = None
+
+    def _node_index(self):
+        """C{({node: primary instances}, {node: secondary instances})}, made
+        once per query: a listing of every node then reads each node's
+        instances instead of scanning all instances for each node."""
+        if self._by_node is None:
+            primary, secondary = {}, {}
+            for instance in self.config.instances():
+                pnode = instance.primary_node
+                primary.setdefault(pnode, []).append(instance)
+                for snode in set(instance.secondary_nodes):
+                    if snode != pnode:
+                        secondary.setdefault(snode, []).append(instance)
+            self._by_node = (primary, secondary)
+        return self._by_node
+
+    def primary_instances(self, node_uuid):
+        """The instances whose primary node is C{node_uuid}."""
+        return self._node_index()[0].get(node_uuid, [])
+
+    def secondary_instances(self, node_uuid):
+        """The instances with C{node_uuid} as a secondary (and not primary) node."""
+        return self._node_index()[1].get(node_uuid, [])
 
 
 # -- groups -----------------------------------------------------------------
@@ -51,7 +75,7 @@ def _group_nodes(ctx, group):
 def _group_instances(ctx, group):
     names = set()
     for node in ctx.config.nodes_in_group(group.uuid):
-        names.update(i.name for i in ctx.config.instances_on_node(node.uuid, primary_only=True))
+        names.update(i.name for i in ctx.primary_instances(node.uuid))
     return sorted(names)
 
 
@@ -129,10 +153,20 @@ def _live(name):
 
 def _node_instances(primary):
     def getter(ctx, node):
-        instances = ctx.config.instances_on_node(node.uuid, primary_only=primary)
-        if not primary:
-            instances = [i for i in instances if i.primary_node != node.uuid]
+        if primary:
+            instances = ctx.primary_instances(node.uuid)
+        else:
+            instances = ctx.secondary_instances(node.uuid)
         return sorted(i.name for i in instances)
+
+    return getter
+
+
+def _node_instance_count(primary):
+    def getter(ctx, node):
+        if primary:
+            return len(ctx.primary_instances(node.uuid))
+        return len(ctx.secondary_instances(node.uuid))
 
     return getter
 
@@ -177,11 +211,9 @@ NODE_FIELDS = common_fields("Node") + [
     Field("sinst_list", "SecInstances", QFT_OTHER,
           "List of instances with this node as secondary", _node_instances(False)),
     Field("pinst_cnt", "NPrimaries", QFT_NUMBER,
-          "Number of instances with this node as primary",
-          lambda ctx, n: len(_node_instances(True)(ctx, n))),
+          "Number of instances with this node as primary", _node_instance_count(True)),
     Field("sinst_cnt", "NSecondaries", QFT_NUMBER,
-          "Number of instances with this node as secondary",
-          lambda ctx, n: len(_node_instances(False)(ctx, n))),
+          "Number of instances with this node as secondary", _node_instance_count(False)),
     Field("mtotal", "MTotal", QFT_UNIT, "Total amount of memory of physical machine",
           _live("mtotal")),
     Field("mnode", "MNode", QFT_UNIT, "Amount of memory used by node", _live("mnode")),
@@ -251,5 +283,9 @@ JOBS = Resource(
 
 from ganeti_rapi.engine.instancefields import INSTANCES  # noqa: E402
 from ganeti_rapi.engine.exports import EXPORTS  # noqa: E402
+from ganeti_rapi.engine.filters import FILTERS  # noqa: E402
+from ganeti_rapi.engine.networkfields import NETWORKS  # noqa: E402
 
-RESOURCES = {r.name: r for r in (GROUPS, NODES, JOBS, INSTANCES, EXPORTS)}
+RESOURCES = {
+    r.name: r for r in (GROUPS, NODES, JOBS, INSTANCES, EXPORTS, NETWORKS, FILTERS)
+}

@@ -566,6 +566,11 @@ class JobQueue:
         """Refuse (C{True}) or accept (C{False}) new jobs."""
         self._drained = bool(drained)
 
+    @property
+    def last_job_id(self):
+        """The highest job id handed out so far (0 for a new queue)."""
+        return self._last_serial
+
     def get_live(self, job_id):
         """The live (not archived) job C{job_id}, or C{None}."""
         return self._jobs.get(job_id)

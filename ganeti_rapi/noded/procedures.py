@@ -13,6 +13,8 @@ Under the data directory the node keeps:
  - C{file-storage/}: file disks (unless another directory is configured);
  - C{os/}: OS definitions installed for this node only;
  - C{node/fake-hv/}: the fake hypervisor's running instances;
+ - C{node/kvm-hv/}: state files, pidfiles and serial logs of the kvm
+   hypervisor's QEMU processes;
  - C{node/os-logs/}: logs of OS scripts;
  - C{node/export/}: files written by OS export scripts, read by imports,
    and the instance exports kept on this node (C{<instance>/config.ini}...);
@@ -37,6 +39,7 @@ from ganeti_rapi.noded.exports import MAX_CHUNK, Exports
 from ganeti_rapi.noded.files import FileReceiver
 from ganeti_rapi.noded.hypervisor import Hypervisors
 from ganeti_rapi.noded.hypervisor.fake import FakeHypervisor
+from ganeti_rapi.noded.hypervisor.kvm import KvmHypervisor
 from ganeti_rapi.noded.instances import DEFAULT_SHUTDOWN_TIMEOUT, InstanceProcedures
 from ganeti_rapi.noded.nodeinfo import HostFiles, NodeInfo
 from ganeti_rapi.noded.runtime import Runtime
@@ -46,6 +49,7 @@ from ganeti_rapi.rpc.server import PROTOCOL_VERSION
 #: Names under the data directory.
 FILE_STORAGE_DIR = "file-storage"
 FAKE_HV_DIR = ("node", "fake-hv")
+KVM_HV_DIR = ("node", "kvm-hv")
 OS_LOG_DIR = ("node", "os-logs")
 EXPORT_DIR = ("node", "export")
 UPLOAD_DIR = ("node", "files")
@@ -112,7 +116,11 @@ class NodeProcedures:
         )
         runtime = self.runtime
         self.hypervisors = Hypervisors(
-            {"fake": lambda: FakeHypervisor(data_dir.join(*FAKE_HV_DIR), runtime, host_files)}
+            {
+                "fake": lambda: FakeHypervisor(data_dir.join(*FAKE_HV_DIR), runtime, host_files),
+                "kvm": lambda: KvmHypervisor(data_dir.join(*KVM_HV_DIR), runtime,
+                                             self.storage, host_files),
+            }
         )
         self.instances = InstanceProcedures(self.hypervisors, self.storage)
         if os_search_path is None:

@@ -6,7 +6,17 @@ resources under C{/2} from its own module.
 """
 
 from ganeti_rapi import constants, jsonutil
-from ganeti_rapi.web import cluster, groups, instances, jobs, nodes, query, tags
+from ganeti_rapi.web import (
+    cluster,
+    filters,
+    groups,
+    instances,
+    jobs,
+    networks,
+    nodes,
+    query,
+    tags,
+)
 from ganeti_rapi.web.os import OsResource
 from ganeti_rapi.web.base import ApiResource
 
@@ -92,5 +102,7 @@ def build_root(context):
         b"instances-multi-alloc", instances.InstancesMultiAllocResource(context)
     )
     v2.putChild(b"os", OsResource(context))
+    v2.putChild(b"networks", networks.NetworksResource(context))
+    v2.putChild(b"filters", filters.FiltersResource(context))
     v2.putChild(b"query", query.QueryRootResource(context))
     return root

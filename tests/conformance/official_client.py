@@ -67,6 +67,12 @@ SERVED = frozenset([
     "DeactivateInstanceDisks", "RecreateInstanceDisks", "GrowInstanceDisk",
     "ReinstallInstance", "ReplaceInstanceDisks", "MigrateInstance",
     "FailoverInstance", "PrepareExport", "ExportInstance", "InstancesMultiAlloc",
+    # networks
+    "GetNetworks", "GetNetwork", "CreateNetwork", "ConnectNetwork",
+    "DisconnectNetwork", "ModifyNetwork", "RenameNetwork", "DeleteNetwork",
+    "GetNetworkTags", "AddNetworkTags", "DeleteNetworkTags",
+    # job filter rules
+    "GetFilters", "GetFilter", "AddFilter", "ReplaceFilter", "DeleteFilter",
 ])
 
 #: What this server's job queue says about an opcode it cannot carry out yet.
@@ -769,36 +775,167 @@ class Driver:
 
     # -- checks: networks and filters --------------------------------------
 
+    def rename_network(self, name, new_name):
+        """RenameNetwork (Ganeti 3.1); older clients lack the method, so the
+        request goes through the client's own transport then."""
+        if hasattr(self.cl, "RenameNetwork"):
+            return self.cl.RenameNetwork(name, new_name)
+        return self.cl._SendRequest(rapi.HTTP_PUT, "/2/networks/%s/rename" % name,
+                                    [], {"new_name": new_name})
+
     def network_checks(self):
-        def lifecycle():
+        net = "conf-net"
+
+        def group_of_master():
+            for group in self.cl.GetGroups(bulk=True):
+                if self.master in group["node_list"]:
+                    return group["name"]
+            raise CheckFailed("no group holds the master %s" % self.master)
+
+        def dry_run():
             self.served(self.cl.GetNetworks)
-            self.succeeded(self.cl.CreateNetwork("conf-net", "192.0.2.0/24",
-                                                 gateway="192.0.2.1"))
-            expect("conf-net" in self.cl.GetNetworks(), "network not listed")
-            network = self.cl.GetNetwork("conf-net")
-            expect(network["network"] == "192.0.2.0/24", "network %r", network)
-            self.succeeded(self.cl.ConnectNetwork("conf-net", "default", "bridged",
-                                                  "br0"))
-            self.succeeded(self.cl.DisconnectNetwork("conf-net", "default"))
-            self.succeeded(self.cl.ModifyNetwork("conf-net", gateway="192.0.2.254"))
-            self.succeeded(self.cl.AddNetworkTags("conf-net", ["conformance:n"]))
-            expect(self.cl.GetNetworkTags("conf-net") == ["conformance:n"], "tags")
-            self.succeeded(self.cl.DeleteNetworkTags("conf-net", ["conformance:n"]))
-            self.succeeded(self.cl.DeleteNetwork("conf-net"))
-            expect("conf-net" not in self.cl.GetNetworks(), "network not deleted")
+            self.succeeded(self.cl.CreateNetwork(net, "192.0.2.0/24", dry_run=True))
+            expect(net not in self.cl.GetNetworks(), "a dry run created the network")
 
-        def filters():
+        def create():
+            self.succeeded(self.served(self.cl.CreateNetwork, net, "192.0.2.0/24",
+                                       gateway="192.0.2.1", mac_prefix="aa:bb:cc",
+                                       add_reserved_ips="192.0.2.10,192.0.2.11",
+                                       tags="conformance:created"))
+            expect(net in self.cl.GetNetworks(), "network not listed")
+            network = self.cl.GetNetwork(net)
+            for key, value in (("network", "192.0.2.0/24"), ("gateway", "192.0.2.1"),
+                               ("mac_prefix", "aa:bb:cc"), ("reserved_count", 5),
+                               ("free_count", 251), ("group_list", []),
+                               ("inst_list", []), ("tags", ["conformance:created"])):
+                expect(network.get(key) == value, "%s is %r, expected %r", key,
+                       network.get(key), value)
+            expect(len(network["map"]) == 256 and network["map"].startswith("XX"),
+                   "map %r", network["map"][:16])
+            bulk = [n for n in self.cl.GetNetworks(bulk=True) if n["name"] == net]
+            expect(bulk == [network], "bulk entry differs: %r", bulk)
+
+        def connect():
+            group = group_of_master()
+            self.succeeded(self.cl.ConnectNetwork(net, group, "bridged", "br0",
+                                                  vlan="7"))
+            connections = self.cl.GetNetwork(net)["group_list"]
+            expect(connections == [[group, "bridged", "br0", "7"]],
+                   "group_list after connecting: %r", connections)
+            self.succeeded(self.cl.DisconnectNetwork(net, group))
+            expect(self.cl.GetNetwork(net)["group_list"] == [], "still connected")
+
+        def modify():
+            self.succeeded(self.cl.ModifyNetwork(net, gateway="192.0.2.254"))
+            network = self.cl.GetNetwork(net)
+            expect(network["gateway"] == "192.0.2.254", "gateway %r", network["gateway"])
+            expect("192.0.2.1," not in network["external_reservations"],
+                   "old gateway still reserved: %r", network["external_reservations"])
+            self.succeeded(self.cl.ModifyNetwork(net, remove_reserved_ips=["192.0.2.11"]))
+            expect(self.cl.GetNetwork(net)["free_count"] == 252, "reservation kept")
+
+        def rename():
+            self.succeeded(self.served(self.rename_network, net, net + "2"))
+            names = self.cl.GetNetworks()
+            expect(net + "2" in names and net not in names, "rename: %r", names)
+            self.succeeded(self.rename_network(net + "2", net))
+
+        def tags():
+            self.succeeded(self.cl.AddNetworkTags(net, ["conformance:n"]))
+            tags = self.cl.GetNetworkTags(net)
+            expect(tags == ["conformance:created", "conformance:n"], "tags %r", tags)
+            self.succeeded(self.cl.DeleteNetworkTags(net, ["conformance:n"]))
+            expect(self.cl.GetNetworkTags(net) == ["conformance:created"], "tag left")
+
+        def delete():
+            self.succeeded(self.cl.DeleteNetwork(net, dry_run=True))
+            expect(net in self.cl.GetNetworks(), "a dry run deleted the network")
+            self.succeeded(self.served(self.cl.DeleteNetwork, net))
+            expect(net not in self.cl.GetNetworks(), "network not deleted")
+            expect(self.gone_network(net), "GetNetwork still answers")
+
+        def invalid():
+            self.failed(self.cl.CreateNetwork("conf-big", "10.0.0.0/8"), "OpPrereqError",
+                        ("wrong_input",))
+
+        self.check("CreateNetwork(dry-run)", dry_run)
+        self.check("CreateNetwork/GetNetworks/GetNetwork", create)
+        self.check("ConnectNetwork/DisconnectNetwork", connect)
+        self.check("ModifyNetwork", modify)
+        self.check("RenameNetwork", rename)
+        self.check("AddNetworkTags/GetNetworkTags/DeleteNetworkTags", tags)
+        self.check("DeleteNetwork", delete)
+        self.check("CreateNetwork(too big)", invalid)
+
+    def gone_network(self, name):
+        try:
+            self.cl.GetNetwork(name)
+        except rapi.GanetiApiError as e:
+            return e.code == 404
+        return False
+
+    def filter_checks(self):
+        def lifecycle():
             self.served(self.cl.GetFilters)
-            uuid = self.cl.AddFilter(0, [], "ACCEPT", reason_trail=[])
-            expect(isinstance(uuid, str), "AddFilter gave %r", uuid)
-            expect(self.cl.GetFilter(uuid)["uuid"] == uuid, "GetFilter")
-            self.cl.ReplaceFilter(uuid, 1, [], "ACCEPT", reason_trail=[])
-            expect(self.cl.GetFilter(uuid)["priority"] == 1, "ReplaceFilter")
-            self.cl.DeleteFilter(uuid)
+            uuid = self.cl.AddFilter(0, [["jobid", [">", "id", "watermark"]]],
+                                     "CONTINUE", reason_trail=[])
+            try:
+                expect(isinstance(uuid, str), "AddFilter gave %r", uuid)
+                expect(uuid in self.cl.GetFilters(), "filter not listed")
+                rule = self.cl.GetFilter(uuid)
+                expect(rule["uuid"] == uuid and rule["action"] == "CONTINUE"
+                       and rule["reason_trail"][-1][0] == "gnt:client",
+                       "GetFilter gave %r", rule)
+                expect([r for r in self.cl.GetFilters(bulk=True) if r["uuid"] == uuid]
+                       == [rule], "bulk entry differs")
+                answer = self.cl.ReplaceFilter(uuid, 1, [], ["RATE_LIMIT", 5],
+                                               reason_trail=[])
+                expect(answer == uuid, "ReplaceFilter gave %r", answer)
+                rule = self.cl.GetFilter(uuid)
+                expect((rule["priority"], rule["action"]) == (1, ["RATE_LIMIT", 5]),
+                       "after ReplaceFilter: %r", rule)
+            finally:
+                expect(self.cl.DeleteFilter(uuid) is None, "DeleteFilter answer")
             expect(uuid not in self.cl.GetFilters(), "filter not deleted")
+            try:
+                self.cl.GetFilter(uuid)
+            except rapi.GanetiApiError as e:
+                expect(e.code == 404, "GetFilter of a deleted rule: %s", e)
+            else:
+                raise CheckFailed("GetFilter of a deleted rule answered")
 
-        self.check("GetNetworks/CreateNetwork/ConnectNetwork/DeleteNetwork", lifecycle)
-        self.check("GetFilters/AddFilter/ReplaceFilter/DeleteFilter", filters)
+        def reject():
+            tag = "conformance:rejected"
+            uuid = self.served(self.cl.AddFilter, 0, [["opcode", ["=[]", "tags", tag]]],
+                               "REJECT")
+            try:
+                job = self.finish(self.cl.AddClusterTags([tag]))
+                expect(job["status"] == "canceled", "rejected job ended %s",
+                       job["status"])
+                expect(tag not in self.cl.GetClusterTags(), "rejected tag added")
+                self.succeeded(self.cl.AddClusterTags(["conformance:accepted"]))
+            finally:
+                self.cl.DeleteFilter(uuid)
+            self.succeeded(self.cl.DeleteClusterTags(["conformance:accepted"]))
+
+        def pause():
+            reason = "conformance-pause"
+            uuid = self.served(self.cl.AddFilter, 0,
+                               [["reason", ["=", "reason", reason]]], "PAUSE")
+            try:
+                job_id = self.cl.AddClusterTags(["conformance:paused"], reason=reason)
+                time.sleep(1)
+                status = self.cl.GetJobStatus(job_id)["status"]
+                expect(status == "queued", "paused job is %s", status)
+            finally:
+                self.cl.DeleteFilter(uuid)
+            self.succeeded(job_id)
+            self.succeeded(self.cl.DeleteClusterTags(["conformance:paused"]))
+
+        self.check("AddFilter/GetFilters/GetFilter/ReplaceFilter/DeleteFilter",
+                   lifecycle)
+        self.check("AddFilter(REJECT)", reject)
+        self.check("AddFilter(PAUSE)", pause)
 
     # -- checks: errors, access, TLS ----------------------------------------
 
@@ -889,7 +1026,9 @@ class Driver:
             self.job_checks()
             self.query_checks()
             self.instance_checks()
-        self.network_checks()
+        if self.master:
+            self.network_checks()
+        self.filter_checks()
         self.error_checks()
         return 1 if self.failures else 0
 

@@ -4,12 +4,14 @@ from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
 from ganeti_rapi.engine.units import (
     backup,
     cluster,
+    debug,
     disks,
     groups,
     instance_changes,
     instances,
     membership,
     migration,
+    networks,
     nodes,
     tags,
 )
@@ -56,6 +58,13 @@ UNITS = {
     "OP_NODE_EVACUATE": nodes.NodeEvacuate,
     "OP_NODE_MIGRATE": nodes.NodeMigrate,
     "OP_OS_DIAGNOSE": os_units.OsDiagnose,
+    "OP_NETWORK_ADD": networks.NetworkAdd,
+    "OP_NETWORK_REMOVE": networks.NetworkRemove,
+    "OP_NETWORK_CONNECT": networks.NetworkConnect,
+    "OP_NETWORK_DISCONNECT": networks.NetworkDisconnect,
+    "OP_NETWORK_SET_PARAMS": networks.NetworkSetParams,
+    "OP_NETWORK_RENAME": networks.NetworkRename,
+    "OP_TEST_DELAY": debug.TestDelay,
 }
 
 

@@ -7,6 +7,7 @@ and the nodes, and returns the opcode's result once the change is durable.
 """
 
 from ganeti_rapi.engine.errors import ECODE_INVAL, OpPrereqError
+from ganeti_rapi.engine.processor import AfterSave
 
 
 class Unit:
@@ -42,6 +43,15 @@ class Unit:
         d = self.config.save()
         d.addCallback(lambda _: result)
         return d
+
+    def finish_after_save(self, result=None):
+        """The end of an C{execute} whose last step is saving the configuration.
+
+        The save starts now; the opcode's locks are released at once and
+        it succeeds with C{result} once the save is on disk (see
+        L{AfterSave}).  Only for the very end: nothing may happen after it.
+        """
+        return AfterSave(self.config.save(), result)
 
 
 def require_changes(changes, what):

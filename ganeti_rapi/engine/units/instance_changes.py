@@ -17,6 +17,7 @@ import re
 from twisted.internet import defer
 
 from ganeti_rapi.engine import allocator, defaults, locks, opcodes
+from ganeti_rapi.engine import network as network_pools
 from ganeti_rapi.engine.errors import (
     ECODE_INVAL,
     ECODE_NORES,
@@ -33,6 +34,7 @@ from ganeti_rapi.engine.units.instances import (
     OS_SCRIPT_TIMEOUT,
     InstanceCreate,
     InstanceUnit,
+    check_kvm_hvparams,
     file_disk_path,
     instance_wire,
     need_of,
@@ -60,6 +62,9 @@ HV_GLOBALS = frozenset(["migration_port", "migration_bandwidth", "migration_mode
 
 #: NIC parameters a modification may carry (C{bridge} is the old C{link}).
 NIC_KEYS = frozenset(["mac", "ip", "mode", "link", "bridge", "vlan", "name", "network"])
+
+#: NIC parameters that a NIC connected to a network takes from it.
+_NETWORK_NIC_KEYS = frozenset(["ip", "mode", "link", "bridge", "vlan"])
 
 #: Disk parameters of an added disk, and those a modification may change.
 DISK_ADD_KEYS = frozenset(["size", "mode", "name", "spindles"])
@@ -381,7 +386,9 @@ class InstanceSetParams(_ChangeUnit):
                     "Hypervisor parameter '%s' has the wrong type: %r" % (key, value),
                     ECODE_INVAL,
                 )
-        return merge_params(instance.hvparams, update)
+        merged = merge_params(instance.hvparams, update)
+        check_kvm_hvparams(self.config.cluster, instance.hypervisor, merged)
+        return merged
 
     @defer.inlineCallbacks
     def check_memory(self, instance, node):
@@ -466,6 +473,12 @@ class InstanceSetParams(_ChangeUnit):
                 ])
             else:
                 index = item_index("NIC", identifier, nics)
+                if nics[index].network and set(params) & _NETWORK_NIC_KEYS:
+                    raise OpPrereqError(
+                        "NIC %d is connected to a network; changing its address, mode"
+                        " or link is not supported by this cluster yet" % index,
+                        ECODE_INVAL,
+                    )
                 changes.extend(self.apply_nic_params(nics[index], params, adding=False,
                                                      index=index))
         if len(nics) > defaults.MAX_NICS:
@@ -681,6 +694,11 @@ class InstanceSetParams(_ChangeUnit):
             if self.new_disks is not None:
                 instance.disks = self.new_disks
             if self.new_nics is not None:
+                # Removed NICs give their addresses back to their networks.
+                kept = {nic.uuid for nic in self.new_nics}
+                network_pools.release_nic_addresses(
+                    self.config, [nic for nic in instance.nics if nic.uuid not in kept]
+                )
                 instance.nics = self.new_nics
                 result.extend(self.nic_changes)
             if self.new_hvparams is not None:

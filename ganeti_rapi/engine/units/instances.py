@@ -9,11 +9,13 @@ per instance), the OS definition's create script runs on the primary node,
 and the hypervisor starts and stops the instance there.
 """
 
+import ipaddress
 import random
 
 from twisted.internet import defer
 
-from ganeti_rapi.engine import allocator, disktemplates, iallocator, locks
+from ganeti_rapi.engine import allocator, defaults, disktemplates, iallocator, locks
+from ganeti_rapi.engine import network as network_pools
 from ganeti_rapi.engine.errors import (
     ECODE_EXISTS,
     ECODE_INVAL,
@@ -67,9 +69,30 @@ def instance_wire(config, instance):
         "hvparams": instance_hvparams(cluster, instance),
         "osparams": instance_osparams(cluster, instance),
         "disks": [disk_wire(d) for d in instance.disks],
-        "nics": [nic_wire(cluster, n) for n in instance.nics],
+        "nics": [_with_netinfo(config, nic_wire(cluster, n), n) for n in instance.nics],
         "network_port": instance.network_port,
     }
+
+
+def _with_netinfo(config, data, nic):
+    """C{data} with the C{netinfo} of the NIC's network, if it has one."""
+    network = config.network(nic.network) if nic.network else None
+    if network is not None:
+        data["netinfo"] = network_pools.netinfo(network)
+    return data
+
+
+def check_kvm_hvparams(cluster, hypervisor, hvparams):
+    """Ganeti's checks of kvm parameters (the cluster's filled with C{hvparams})."""
+    if hypervisor != "kvm":
+        return
+    from ganeti_rapi.noded.hypervisor import kvm_params
+
+    filled = dict(cluster.hvparams.get("kvm") or {})
+    filled.update((k, v) for k, v in hvparams.items() if v not in (None, "default"))
+    errors = kvm_params.check(filled, defaults.HVPARAMS["kvm"])
+    if errors:
+        raise OpPrereqError("; ".join(errors), ECODE_INVAL)
 
 
 def file_disk_path(instance_name, index):
@@ -147,6 +170,35 @@ def new_mac(config, prefix):
             return mac
 
 
+def _nic_network_name(spec):
+    """The network a NIC definition names, or L{None} (also for C{"none"})."""
+    network = spec.get("network") if isinstance(spec, dict) else None
+    if not isinstance(network, str) or not network or network.lower() == "none":
+        return None
+    return network
+
+
+def _nic_ip(ip, network, index):
+    """A NIC's C{ip}: L{None}, C{"pool"} (with a network) or an address.
+
+    @raise OpPrereqError: C{wrong_input} for C{pool} without a network or
+        something that is not an IP address.
+    """
+    if ip is None or ip == "" or (isinstance(ip, str) and ip.lower() == "none"):
+        return None
+    if isinstance(ip, str) and ip.lower() == "pool":
+        if network is None:
+            raise OpPrereqError("NIC %d: if ip=pool, parameter network must be passed"
+                                " too" % index, ECODE_INVAL)
+        return "pool"
+    try:
+        ipaddress.ip_address(ip)
+    except (ValueError, TypeError):
+        raise OpPrereqError("Invalid IP address '%s' of NIC %d" % (ip, index),
+                            ECODE_INVAL) from None
+    return ip
+
+
 class InstanceCreate(Unit):
     """Create an instance: place it, make its disks, install its OS, start it."""
 
@@ -157,6 +209,11 @@ class InstanceCreate(Unit):
         else:
             # The allocator looks at every node's free resources.
             requests.append((locks.LEVEL_NODE, locks.ALL, True))
+        # The networks of the NICs, shared: a network is not disconnected or
+        # removed under a creation; addresses are reserved synchronously.
+        networks = {_nic_network_name(spec) for spec in self.op["nics"]} - {None}
+        for name in sorted(networks):
+            requests.append((locks.LEVEL_NETWORK, name, False))
         return requests
 
     # parameters
@@ -233,9 +290,15 @@ class InstanceCreate(Unit):
                 params["link"] = link
             if spec.get("vlan"):
                 params["vlan"] = spec["vlan"]
+            network = None
+            if _nic_network_name(spec) is not None:
+                if spec.get("mode") or link:
+                    raise OpPrereqError("If network is given, no mode or link is allowed"
+                                        " to be passed", ECODE_INVAL)
+                network = self.config.find_network(spec["network"]).uuid
             mac = spec.get("mac") or "auto"
-            nics.append(Nic(mac=mac, ip=spec.get("ip") or None, name=spec.get("name"),
-                            nicparams=params))
+            nics.append(Nic(mac=mac, ip=_nic_ip(spec.get("ip"), network, index),
+                            name=spec.get("name"), network=network, nicparams=params))
         return nics
 
     def build(self, pnode):
@@ -282,7 +345,8 @@ class InstanceCreate(Unit):
         allocator.check_allocator_name(op.get("iallocator"))
         # Parameters are checked by building the object once.
         self.template()
-        self.hypervisor()
+        check_kvm_hvparams(self.config.cluster, self.hypervisor(),
+                           self.op.get("hvparams") or {})
         self.beparams()
         self.disks(self.template())
         if disktemplates.driver(self.template()).adopts and (
@@ -361,6 +425,10 @@ class InstanceCreate(Unit):
             raise OpPrereqError("This master cannot reach node daemons", ECODE_STATE)
         probe = self.build(self.config.node(self.config.cluster.master_node))
         node = yield self.choose_node(probe)
+        # The NICs' networks must be connected to the node's group and have
+        # the addresses asked for; nothing is reserved yet.
+        network_pools.assign_addresses(self.config, self.build(node), node,
+                                       self.op.get("conflicts_check", True))
         self.adopted_sizes = yield disktemplates.driver(probe.disk_template).check_create(
             self, node, probe.disks
         )
@@ -377,9 +445,19 @@ class InstanceCreate(Unit):
     def execute(self):
         node = self.node  # chosen by check(), which the processor ran first
         instance = self.build(node)
+        # Reserved at once (no yield in between), so concurrent creations
+        # never get the same address; given back if the creation fails.
+        for message in network_pools.assign_addresses(
+            self.config, instance, node, self.op.get("conflicts_check", True),
+            reserve=True,
+        ):
+            self.env.feedback(message)
         for nic in instance.nics:
             if nic.mac in ("auto", "generate"):
-                nic.mac = new_mac(self.config, self.config.cluster.mac_prefix)
+                network = self.config.network(nic.network) if nic.network else None
+                prefix = (network.mac_prefix if network is not None and network.mac_prefix
+                          else self.config.cluster.mac_prefix)
+                nic.mac = new_mac(self.config, prefix)
         if instance.hypervisor == "kvm":
             instance.network_port = self.config.allocate_port()
         driver = disktemplates.driver(instance.disk_template)
@@ -393,6 +471,8 @@ class InstanceCreate(Unit):
             self.config.add_instance(instance)
             yield self.save()
         except Exception:
+            if self.config.instance(instance.uuid) is None:
+                network_pools.release_addresses(self.config, instance)
             yield self.remove_disks(node, created)
             raise
         try:

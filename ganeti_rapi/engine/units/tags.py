@@ -55,7 +55,7 @@ class TagsSet(_TagsUnit):
         if new - obj.tags:
             obj.tags |= new
             self.config.touch(obj)
-        return self.save()
+        return self.finish_after_save()
 
 
 class TagsDel(_TagsUnit):
@@ -76,4 +76,4 @@ class TagsDel(_TagsUnit):
         if self.op["tags"]:
             obj.tags -= set(self.op["tags"])
             self.config.touch(obj)
-        return self.save()
+        return self.finish_after_save()

@@ -1,0 +1,274 @@
+"""A real QEMU guest through the API, on a master and two real node daemons.
+
+The guest (L{tests.kvmguest}: Debian's cloud kernel and a busybox
+initramfs) runs under TCG (C{kvm_flag: disabled}) with a C{sharedfile}
+disk both nodes reach, so it can migrate live between the two node
+daemons over 127.0.0.1.  What it prints on its serial console (the log
+QEMU keeps of it, and the console's unix socket) shows what happened
+inside it.  Every wait is bounded; every QEMU left by a failing test is
+killed by the pid in its pidfile.
+"""
+
+import os
+import re
+import signal
+
+from twisted.internet import defer, protocol, reactor, task, threads
+from twisted.internet.endpoints import UNIXClientEndpoint
+from twisted.trial.unittest import TestCase
+
+from ganeti_rapi.noded.hypervisor.kvm import KvmHypervisor
+from tests import kvmguest
+from tests import test_cluster_integration as cluster_tests
+from tests.helpers import daemon_pem, https_client, short_socket_path, start_twistd, write_users
+
+MIB = 1024 * 1024
+DISK_MIB = 1024
+NAME = "guest1"
+
+
+def qemu_pids(node_dirs):
+    """C{{pidfile: pid}} of the QEMU processes the nodes' pidfiles name."""
+    found = {}
+    for node_dir in node_dirs:
+        state = os.path.join(node_dir, "node", "kvm-hv")
+        if not os.path.isdir(state):
+            continue
+        for entry in os.listdir(state):
+            if not entry.endswith(".pid"):
+                continue
+            path = os.path.join(state, entry)
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip())
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if path.encode() in f.read().split(b"\0"):
+                        found[path] = pid
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+class _Lines(protocol.Protocol):
+    def __init__(self, wanted, found):
+        self.buffer = b""
+        self.wanted = wanted
+        self.found = found
+
+    def dataReceived(self, data):
+        self.buffer += data
+        match = self.wanted.search(self.buffer)
+        if match and not self.found.called:
+            self.found.callback(match.group(0).decode())
+            self.transport.loseConnection()
+
+
+class KvmIntegrationTests(TestCase):
+    timeout = 900
+
+    admin = cluster_tests.ClusterIntegrationTests.admin
+    api = cluster_tests.ClusterIntegrationTests.api
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        try:
+            self.kernel, self.initrd = yield threads.deferToThread(kvmguest.build)
+        except kvmguest.GuestUnavailable as e:
+            self.fail("cannot build the test guest: %s" % e)
+        base = os.path.abspath(self.mktemp())
+        self.master_dir = os.path.join(base, "master")
+        self.node_dirs = [os.path.join(base, "node%d" % i) for i in (1, 2)]
+        self.shared = os.path.join(base, "shared")
+        os.makedirs(self.shared)
+        self.addCleanup(self.kill_leftovers)
+        write_users(self.master_dir)
+        self.control = short_socket_path(self)
+        self.master = yield start_twistd(
+            self, "ganeti-rapi",
+            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
+             "--control-socket", self.control, "--no-access-log"],
+        )
+        self.client = https_client(daemon_pem(self.master_dir))
+        self.url = "https://localhost:%d" % self.master.port
+        exported = os.path.join(base, "cluster.pem")
+        yield self.admin("cluster-cert", "export", exported)
+        self.nodes = {}
+        for index, data_dir in enumerate(self.node_dirs):
+            port = cluster_tests.free_port()
+            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
+            name = "node%d" % (index + 1)
+            self.nodes[name] = (data_dir, port, (yield self.start_node(data_dir, port)))
+            yield self.admin("node", "--control-socket", self.control, "add",
+                             name, "--ip", "127.0.0.1", "--port", str(port))
+        code, info = yield self.api("GET", "/2/info", user=None)
+        yield self.ok_job("POST", "/2/nodes/%s/modify" % info["master"], {"vm_capable": False})
+        yield self.ok_job("PUT", "/2/modify", {
+            "enabled_hypervisors": ["fake", "kvm"],
+            "enabled_disk_templates": ["file", "sharedfile", "diskless"],
+            "shared_file_storage_dir": self.shared,
+        })
+
+    def start_node(self, data_dir, port):
+        return start_twistd(
+            self, "ganeti-noded",
+            ["--data-dir", data_dir, "--listen", "tcp:%d:interface=127.0.0.1" % port,
+             "--shared-file-storage-dir", self.shared],
+        )
+
+    def ctrl_dirs(self):
+        return [KvmHypervisor(os.path.join(d, "node", "kvm-hv"), None).ctrl_dir
+                for d in self.node_dirs]
+
+    def kill_leftovers(self):
+        for path, pid in qemu_pids(self.node_dirs).items():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for path in self.ctrl_dirs():
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+    @defer.inlineCallbacks
+    def run_job(self, method, path, body=None, timeout=240):
+        code, job_id = yield self.api(method, path, body)
+        self.assertEqual(code, 200, job_id)
+        for _ in range(int(timeout / 0.2)):
+            code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
+            if job["status"] in cluster_tests.FINAL:
+                return job
+            yield task.deferLater(reactor, 0.2, lambda: None)
+        self.fail("job %d did not finish in %d seconds" % (job_id, timeout))
+
+    @defer.inlineCallbacks
+    def ok_job(self, method, path, body=None):
+        job = yield self.run_job(method, path, body)
+        self.assertEqual(job["status"], "success", job)
+        return job["opresult"][-1]
+
+    @defer.inlineCallbacks
+    def instance(self):
+        code, instance = yield self.api("GET", "/2/instances/%s" % NAME, user=None)
+        self.assertEqual(code, 200, instance)
+        return instance
+
+    def serial_log(self, node):
+        path = os.path.join(self.nodes[node][0], "node", "kvm-hv", NAME + ".serial.log")
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    @defer.inlineCallbacks
+    def wait_serial(self, node, pattern, timeout=120, after=0):
+        """The first match of C{pattern} in the serial log past offset C{after}."""
+        regex = re.compile(pattern)
+        for _ in range(int(timeout / 0.25)):
+            text = self.serial_log(node)
+            match = regex.search(text, after)
+            if match:
+                return match
+            yield task.deferLater(reactor, 0.25, lambda: None)
+        self.fail("no %r on the serial console of %s within %d seconds; it shows:\n%s"
+                  % (pattern, NAME, timeout, self.serial_log(node)[-2000:]))
+
+    @defer.inlineCallbacks
+    def test_guest(self):
+        """Boot, disk, power, reboot, live migration, console, restart, delete."""
+        hvparams = {
+            "kvm_path": kvmguest.QEMU,
+            "kvm_flag": "disabled",
+            "kernel_path": self.kernel,
+            "initrd_path": self.initrd,
+            "root_path": "",
+            "kernel_args": "quiet panic=-1",
+            "kvm_extra": "-bios %s" % kvmguest.QBOOT,
+            "migration_port": 0,
+        }
+        body = {
+            "__version__": 1, "mode": "create", "name": NAME, "os": "ganeti-rapi-noop",
+            "hypervisor": "kvm", "pnode": "node1", "disk_template": "sharedfile",
+            "disks": [{"size": DISK_MIB}], "nics": [],
+            "beparams": {"maxmem": 128, "minmem": 128}, "hvparams": hvparams,
+        }
+        # Ganeti's checks of kvm parameters.
+        job = yield self.run_job("POST", "/2/instances", dict(
+            body, hvparams=dict(hvparams, boot_order="usb")))
+        self.assertEqual(job["status"], "error", job)
+        self.assertEqual(job["opresult"][0][1][1], "wrong_input", job)
+
+        yield self.ok_job("POST", "/2/instances", body)
+        booted = yield self.wait_serial("node1", r"GUEST-BOOTED (\S+)")
+        boot_id = booted.group(1)
+        disk = yield self.wait_serial("node1", r"GUEST-DISK (\d+)")
+        self.assertEqual(int(disk.group(1)) * 512, DISK_MIB * MIB)
+        instance = yield self.instance()
+        self.assertEqual((instance["oper_state"], instance["pnode"]), (True, "node1"))
+        self.assertEqual(len(qemu_pids(self.node_dirs)), 1)
+
+        # Shutdown (ACPI power button) and startup.
+        yield self.ok_job("PUT", "/2/instances/%s/shutdown" % NAME, {"timeout": 60})
+        self.assertEqual(qemu_pids(self.node_dirs), {})
+        self.assertFalse((yield self.instance())["oper_state"])
+        yield self.ok_job("PUT", "/2/instances/%s/startup" % NAME)
+        booted = yield self.wait_serial("node1", r"GUEST-BOOTED (\S+)")
+        self.assertNotEqual(booted.group(1), boot_id)
+        boot_id = booted.group(1)
+
+        # Reboot: a new boot of the same QEMU.
+        pids = qemu_pids(self.node_dirs)
+        yield self.wait_serial("node1", r"GUEST-COUNT 1 ")
+        offset = len(self.serial_log("node1"))
+        yield self.ok_job("POST", "/2/instances/%s/reboot?type=soft" % NAME)
+        booted = yield self.wait_serial("node1", r"GUEST-BOOTED (\S+)", after=offset)
+        self.assertNotEqual(booted.group(1), boot_id)
+        boot_id = booted.group(1)
+        self.assertEqual(qemu_pids(self.node_dirs), pids)
+
+        # Live migration to node2 while the guest keeps counting.
+        before = yield self.wait_serial("node1", r"GUEST-COUNT (\d+) " + boot_id)
+        yield self.ok_job("PUT", "/2/instances/%s/migrate" % NAME, {"target_node": "node2"})
+        instance = yield self.instance()
+        self.assertEqual((instance["pnode"], instance["oper_state"]), ("node2", True))
+        counted = yield self.wait_serial("node2", r"GUEST-COUNT (\d+) " + boot_id)
+        self.assertGreater(int(counted.group(1)), int(before.group(1)))
+        self.assertNotIn("GUEST-BOOTED", self.serial_log("node2"))
+        pids = qemu_pids(self.node_dirs)
+        self.assertEqual([os.path.dirname(os.path.dirname(os.path.dirname(p)))
+                          for p in pids], [self.nodes["node2"][0]])
+
+        # The serial console, as the console object says to reach it.
+        code, console = yield self.api("GET", "/2/instances/%s/console" % NAME)
+        self.assertEqual(code, 200, console)
+        self.assertEqual((console["kind"], console["instance"], console["host"]),
+                         ("ssh", NAME, "node2"))
+        target = console["command"][-1]
+        self.assertTrue(target.startswith("UNIX-CONNECT:"), console)
+        found = defer.Deferred()
+        endpoint = UNIXClientEndpoint(reactor, target[len("UNIX-CONNECT:"):], timeout=10)
+        yield endpoint.connect(protocol.Factory.forProtocol(
+            lambda: _Lines(re.compile(rb"GUEST-COUNT \d+ " + boot_id.encode()), found)))
+        found.addTimeout(30, reactor)
+        line = yield found
+        self.assertIn(boot_id, line)
+
+        # A restarted node daemon finds the running guest again.
+        data_dir, port, daemon = self.nodes["node2"]
+        yield daemon.stop()
+        self.assertEqual(qemu_pids(self.node_dirs), pids)
+        daemon = yield self.start_node(data_dir, port)
+        self.nodes["node2"] = (data_dir, port, daemon)
+        instance = yield self.instance()
+        self.assertEqual((instance["oper_state"], instance["pnode"]), (True, "node2"))
+
+        # Delete: no QEMU, no file left behind.
+        yield self.ok_job("DELETE", "/2/instances/%s" % NAME)
+        self.assertEqual(qemu_pids(self.node_dirs), {})
+        for state in self.ctrl_dirs() + [os.path.join(d, "node", "kvm-hv")
+                                         for d in self.node_dirs]:
+            leftovers = [f for root, dirs, files in os.walk(state) for f in files]
+            self.assertEqual(leftovers, [], state)
+        self.assertEqual([f for root, dirs, files in os.walk(self.shared) for f in files], [])
