@@ -89,6 +89,8 @@ class Server:
         self.idle_rss_mb = None
         #: What the fixture describes (nodes, instances, config size...).
         self.facts = {}
+        #: Index of this server among those the run started.
+        self.serial = None
 
     @property
     def pid(self):
@@ -187,11 +189,14 @@ class Context:
         server.idle_rss_mb = server.rss_mb()
         server.facts["start_s"] = round(time.monotonic() - began, 1)
         server.facts["fixture"] = fixture
+        server.serial = len(self.idle)
         self.idle.append({
+            "serial": server.serial,
             "fixture": fixture,
             "server": server.name,
             "idle_rss_mb": server.idle_rss_mb,
             "facts": dict(server.facts),
+            "scenarios": [],
         })
         if not fresh:
             self.shared[fixture] = server
@@ -462,6 +467,8 @@ class Scenario:
                 )
             row = json.loads(result.stdout)
             if server is not None:
+                row["server_serial"] = server.serial
+                ctx.idle[server.serial]["scenarios"].append(self.id)
                 if row.get("server_rss_mb") is None:
                     row["server_rss_mb"] = server.rss_mb()
                 row["server_idle_rss_mb"] = server.idle_rss_mb
@@ -762,11 +769,15 @@ def memory_rows(idle, rows):
     out = []
     for entry in idle:
         facts = entry["facts"]
-        mine = [r for r in rows if r.get("fixture") == entry["fixture"]
+        mine = [r for r in rows if r.get("server_serial") == entry["serial"]
                 and r.get("server_rss_mb") is not None]
+        if not mine:
+            continue  # a server whose figure was not kept (a disturbed attempt)
         peak = max(mine, key=lambda r: r["server_rss_mb"], default=None)
+        served = entry["scenarios"]
+        label = served[0] if len(served) == 1 else "%s ... %s" % (served[0], served[-1])
         out.append({
-            "fixture": "%s (%s)" % (entry["server"], entry["fixture"]),
+            "fixture": "%s for %s" % (entry["server"], label),
             "nodes": facts.get("nodes", 1 if entry["server"] == "ganeti-rapi" else None),
             "instances": facts.get("instances", 0 if entry["server"] == "ganeti-rapi"
                                    else None),
@@ -819,12 +830,12 @@ def parse_args(argv=None):
     parser.add_argument("--retries", type=int, default=1,
                         help="run a scenario again when other processes disturbed it "
                         "(default once, while the budget allows)")
-    parser.add_argument("--quiet-wait", type=float, default=6.0,
+    parser.add_argument("--quiet-wait", type=float, default=4.0,
                         help="seconds to wait, before each scenario, for other "
-                        "processes to leave the machine idle (default 6, while the "
+                        "processes to leave the machine idle (default 4, while the "
                         "budget allows)")
-    parser.add_argument("--budget", type=float, default=540.0,
-                        help="seconds the whole run should take at most (default 540): "
+    parser.add_argument("--budget", type=float, default=450.0,
+                        help="seconds the whole run should take at most (default 450): "
                         "retries and quiet waits are given up to stay inside it")
     parser.add_argument("--data-root", default=None,
                         help="where the work directory (server data, logs) is made; "
@@ -907,6 +918,11 @@ def run_scenario(ctx, scenario, remaining, keep_server):
             print("  (no time left in the budget to run it again)", flush=True)
             break
         quiet = wait_until_quiet(min(ctx.args.quiet_wait, max(0.0, slack / 4)))
+        if attempt and quiet is not None and quiet > OTHER_CPU_WARNING:
+            # Busy before we even start: running it again would only be
+            # disturbed the same way.
+            print("  (the machine stays busy; not running it again)", flush=True)
+            break
         print("running %s: %s%s ..." % (
             scenario.id, scenario.describe(), " (again)" if attempt else ""), flush=True)
         again = attempt < ctx.args.retries

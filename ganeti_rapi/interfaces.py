@@ -48,13 +48,16 @@ class ICluster(Interface):
         """Rows of C{resource} (C{"group"}, C{"node"}, C{"instance"}, C{"job"}, ...).
 
         @return: (a Deferred of) a list of C{{field: value}} dicts, sorted by
-            name; with C{names}, one per name in that order.
+            name; with C{names}, one per name in that order.  The list of a
+            whole listing (no C{names}) may be handed to several callers at
+            once: it is read-only.
         @raise EntityNotFound: a name in C{names} does not exist.
         @raise InvalidRequest: an unknown resource or bad filter.
         """
 
     def query_cells(resource, fields, qfilter=None):
-        """C{/2/query}: C{{"fields": [descriptors], "data": [[[status, value], ...]]}}."""
+        """C{/2/query}: C{{"fields": [descriptors], "data": [[[status, value], ...]]}}
+        (read-only, like a whole listing of L{query})."""
 
     def query_fields(resource, fields=None):
         """C{/2/query/[resource]/fields}: C{{"fields": [descriptors]}}."""

@@ -6,6 +6,9 @@ marked offline, and turns transport failures into Ganeti errors a unit can
 let through: a node that cannot be reached fails an opcode with
 C{OpPrereqError(..., "environment_error")}, a procedure that failed on the
 node with C{OpExecError}.
+
+L{SharedFanOut} lets the listings that wait for live data at the same time
+share one round of calls to every node.
 """
 
 from twisted.internet import defer
