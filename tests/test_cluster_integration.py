@@ -76,7 +76,7 @@ class ClusterIntegrationTests(TestCase):
     def run_job(self, method, path, body=None):
         code, job_id = yield self.api(method, path, body)
         self.assertEqual(code, 200, job_id)
-        for _ in range(600):
+        for _ in range(1200):
             code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
             if job["status"] in FINAL:
                 return job

@@ -6,24 +6,20 @@ the OS's C{create} script and reinstalling it runs that script again with
 C{INSTANCE_REINSTALL=1}.
 """
 
-import json
 import os
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
+from tests import test_cluster_integration as cluster_tests
 from tests.helpers import (
     READER,
-    WRITER,
-    basic_auth,
     daemon_pem,
     https_client,
     short_socket_path,
     start_twistd,
     write_users,
 )
-
-FINAL = ("success", "error", "canceled")
 
 
 class InstanceIntegrationTests(TestCase):
@@ -41,28 +37,9 @@ class InstanceIntegrationTests(TestCase):
         self.client = https_client(daemon_pem(self.data_dir))
         self.url = "https://localhost:%d" % self.master.port
 
-    @defer.inlineCallbacks
-    def api(self, method, path, body=None, user=WRITER):
-        headers = {b"authorization": basic_auth(*user)} if user else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers[b"content-type"] = b"application/json"
-        response = yield self.client.request(method, self.url + path, data=data,
-                                             headers=headers)
-        text = yield response.content()
-        return response.code, (json.loads(text) if text else None)
-
-    @defer.inlineCallbacks
-    def run_job(self, method, path, body=None):
-        code, job_id = yield self.api(method, path, body)
-        self.assertEqual(code, 200, job_id)
-        for _ in range(1200):
-            code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
-            if job["status"] in FINAL:
-                return job
-            yield task.deferLater(reactor, 0.05, lambda: None)
-        self.fail("job %d did not finish" % job_id)
+    # Requests and jobs are driven as in the cluster integration tests.
+    api = cluster_tests.ClusterIntegrationTests.api
+    run_job = cluster_tests.ClusterIntegrationTests.run_job
 
     @defer.inlineCallbacks
     def ok_job(self, method, path, body=None):
