@@ -57,8 +57,38 @@ class ClusterIntegrationTests(TestCase):
         return start_twistd(
             self, "ganeti-noded",
             ["--data-dir", self.node_dirs[index],
-             "--listen", "tcp:%d:interface=127.0.0.1" % port],
+             "--listen", "tcp:%d:interface=127.0.0.1" % port] + list(self.noded_args),
         )
+
+    @defer.inlineCallbacks
+    def start_cluster(self, base, count, noded_args=()):
+        """A master in C{base}/master and C{count} node daemons joined to it.
+
+        The nodes are C{node1}... on 127.0.0.1 with data directories
+        C{base}/node1...; C{noded_args} are given to every node daemon.
+        """
+        self.master_dir = os.path.join(base, "master")
+        self.node_dirs = [os.path.join(base, "node%d" % i) for i in range(1, count + 1)]
+        self.noded_args = list(noded_args)
+        write_users(self.master_dir)
+        self.control = short_socket_path(self)
+        self.master = yield start_twistd(
+            self, "ganeti-rapi",
+            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
+             "--control-socket", self.control, "--no-access-log"],
+        )
+        self.client = https_client(daemon_pem(self.master_dir))
+        self.url = "https://localhost:%d" % self.master.port
+        exported = os.path.join(base, "cluster.pem")
+        yield self.admin("cluster-cert", "export", exported)
+        self.ports = [free_port() for _ in self.node_dirs]
+        self.nodes = []
+        for index, data_dir in enumerate(self.node_dirs):
+            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
+            self.nodes.append((yield self.start_node(index, self.ports[index])))
+            yield self.admin("node", "--control-socket", self.control, "add",
+                             "node%d" % (index + 1), "--ip", "127.0.0.1",
+                             "--port", str(self.ports[index]))
 
     @defer.inlineCallbacks
     def api(self, method, path, body=None, user=WRITER):
@@ -83,31 +113,8 @@ class ClusterIntegrationTests(TestCase):
             yield task.deferLater(reactor, 0.05, lambda: None)
         self.fail("job %d did not finish" % job_id)
 
-    @defer.inlineCallbacks
     def setUp(self):
-        base = os.path.abspath(self.mktemp())
-        self.master_dir = os.path.join(base, "master")
-        self.node_dirs = [os.path.join(base, "node%d" % i) for i in range(1, 4)]
-        write_users(self.master_dir)
-        self.control = short_socket_path(self)
-        self.master = yield start_twistd(
-            self, "ganeti-rapi",
-            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
-             "--control-socket", self.control, "--no-access-log"],
-        )
-        self.client = https_client(daemon_pem(self.master_dir))
-        self.url = "https://localhost:%d" % self.master.port
-        exported = os.path.join(base, "cluster.pem")
-        yield self.admin("cluster-cert", "export", exported)
-        self.ports = [free_port() for _ in self.node_dirs]
-        self.nodes = []
-        for index, data_dir in enumerate(self.node_dirs):
-            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
-            self.nodes.append((yield self.start_node(index, self.ports[index])))
-        for index in range(3):
-            yield self.admin("node", "--control-socket", self.control, "add",
-                             "node%d" % (index + 1), "--ip", "127.0.0.1",
-                             "--port", str(self.ports[index]))
+        return self.start_cluster(os.path.abspath(self.mktemp()), 3)
 
     @defer.inlineCallbacks
     def test_cluster(self):

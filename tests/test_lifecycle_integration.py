@@ -13,7 +13,6 @@ from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from tests import test_cluster_integration as cluster_tests
-from tests.helpers import daemon_pem, https_client, short_socket_path, start_twistd, write_users
 
 MIB = 1024 * 1024
 
@@ -34,35 +33,15 @@ class LifecycleIntegrationTests(TestCase):
     admin = cluster_tests.ClusterIntegrationTests.admin
     api = cluster_tests.ClusterIntegrationTests.api
     run_job = cluster_tests.ClusterIntegrationTests.run_job
+    start_cluster = cluster_tests.ClusterIntegrationTests.start_cluster
+    start_node = cluster_tests.ClusterIntegrationTests.start_node
 
     @defer.inlineCallbacks
     def setUp(self):
         base = os.path.abspath(self.mktemp())
-        self.master_dir = os.path.join(base, "master")
-        self.node_dirs = [os.path.join(base, "node%d" % i) for i in (1, 2, 3)]
         self.shared = os.path.join(base, "shared")
         os.makedirs(self.shared)
-        write_users(self.master_dir)
-        self.control = short_socket_path(self)
-        self.master = yield start_twistd(
-            self, "ganeti-rapi",
-            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
-             "--control-socket", self.control, "--no-access-log"],
-        )
-        self.client = https_client(daemon_pem(self.master_dir))
-        self.url = "https://localhost:%d" % self.master.port
-        exported = os.path.join(base, "cluster.pem")
-        yield self.admin("cluster-cert", "export", exported)
-        for index, data_dir in enumerate(self.node_dirs):
-            port = cluster_tests.free_port()
-            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
-            yield start_twistd(
-                self, "ganeti-noded",
-                ["--data-dir", data_dir, "--listen", "tcp:%d:interface=127.0.0.1" % port,
-                 "--shared-file-storage-dir", self.shared],
-            )
-            yield self.admin("node", "--control-socket", self.control, "add",
-                             "node%d" % (index + 1), "--ip", "127.0.0.1", "--port", str(port))
+        yield self.start_cluster(base, 3, ["--shared-file-storage-dir", self.shared])
         # The master's own node hosts nothing here: the three nodes do.
         code, info = yield self.api("GET", "/2/info", user=None)
         yield self.ok_job("POST", "/2/nodes/%s/modify" % info["master"], {"vm_capable": False})
