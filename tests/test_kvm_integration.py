@@ -50,10 +50,16 @@ def qemu_pids(node_dirs):
 
 
 class _Lines(protocol.Protocol):
+    """Fires C{found} with the first match of C{wanted}; C{closed} at the end."""
+
     def __init__(self, wanted, found):
         self.buffer = b""
         self.wanted = wanted
         self.found = found
+        self.closed = defer.Deferred()
+
+    def connectionLost(self, reason):
+        self.closed.callback(None)
 
     def dataReceived(self, data):
         self.buffer += data
@@ -176,6 +182,35 @@ class KvmIntegrationTests(TestCase):
                   % (pattern, NAME, timeout, self.serial_log(node)[-2000:]))
 
     @defer.inlineCallbacks
+    def read_console(self, path, node, pattern, timeout=90):
+        """The first match of C{pattern} read from the console socket C{path}.
+
+        The connection is closed whatever happens.  When nothing matches in
+        time, the failure tells a silent guest (its serial log did not grow
+        either) from a console that does not pass on what the guest prints.
+        """
+        found = defer.Deferred()
+        lines = _Lines(re.compile(pattern), found)
+        endpoint = UNIXClientEndpoint(reactor, path, timeout=10)
+        logged = len(self.serial_log(node))
+        yield endpoint.connect(protocol.Factory.forProtocol(lambda: lines))
+        found.addTimeout(timeout, reactor)
+        try:
+            line = yield found
+        except defer.TimeoutError:
+            grown = self.serial_log(node)[logged:]
+            self.fail("nothing matching %r on the console socket of %s in %d seconds;"
+                      " the socket passed on %r; meanwhile the serial log grew by %d"
+                      " characters: %r; QEMU processes: %r"
+                      % (pattern, NAME, timeout, lines.buffer[-500:], len(grown),
+                         grown[-500:], qemu_pids(self.node_dirs)))
+        finally:
+            if not lines.closed.called:
+                lines.transport.loseConnection()
+            yield lines.closed
+        return line
+
+    @defer.inlineCallbacks
     def test_guest(self):
         """Boot, disk, power, reboot, live migration, console, restart, delete."""
         hvparams = {
@@ -247,12 +282,8 @@ class KvmIntegrationTests(TestCase):
                          ("ssh", NAME, "node2"))
         target = console["command"][-1]
         self.assertTrue(target.startswith("UNIX-CONNECT:"), console)
-        found = defer.Deferred()
-        endpoint = UNIXClientEndpoint(reactor, target[len("UNIX-CONNECT:"):], timeout=10)
-        yield endpoint.connect(protocol.Factory.forProtocol(
-            lambda: _Lines(re.compile(rb"GUEST-COUNT \d+ " + boot_id.encode()), found)))
-        found.addTimeout(30, reactor)
-        line = yield found
+        line = yield self.read_console(target[len("UNIX-CONNECT:"):], "node2",
+                                       rb"GUEST-COUNT \d+ " + boot_id.encode())
         self.assertIn(boot_id, line)
 
         # A restarted node daemon finds the running guest again.
