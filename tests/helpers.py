@@ -85,10 +85,11 @@ class _DaemonProtocol(protocol.ProcessProtocol):
 class TwistdProcess:
     """A C{twistd -n PLUGIN ...} child process and what it printed."""
 
-    def __init__(self, plugin, args, env=None):
+    def __init__(self, plugin, args, env=None, prefix=()):
         self.plugin = plugin
         self.args = list(args)
         self.env = env
+        self.prefix = list(prefix)
         self.proto = None
         self.transport = None
 
@@ -116,8 +117,11 @@ class TwistdProcess:
             "--pidfile=",
             self.plugin,
         ] + self.args
+        # A prefix that execs its command (such as "ip netns exec NS")
+        # leaves the daemon's pid the one signalled here.
+        argv = self.prefix + argv
         self.transport = reactor.spawnProcess(
-            self.proto, sys.executable, argv, env=subprocess_env(self.env),
+            self.proto, argv[0], argv, env=subprocess_env(self.env),
             path=REPO_ROOT,
         )
         d = self.proto.ready
@@ -164,9 +168,13 @@ class TwistdProcess:
 
 
 @defer.inlineCallbacks
-def start_twistd(testcase, plugin, args, env=None, timeout=60):
-    """Start a daemon for C{testcase}, stopped again at its cleanup."""
-    daemon = TwistdProcess(plugin, args, env)
+def start_twistd(testcase, plugin, args, env=None, timeout=60, prefix=()):
+    """Start a daemon for C{testcase}, stopped again at its cleanup.
+
+    @param prefix: a command the daemon's command line is handed to, which
+        must exec it (C{["ip", "netns", "exec", name]}).
+    """
+    daemon = TwistdProcess(plugin, args, env, prefix)
     testcase.addCleanup(daemon.stop)
     yield daemon.start(timeout)
     return daemon

@@ -18,7 +18,7 @@ from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.trial.unittest import TestCase
 
 from ganeti_rapi.noded.hypervisor.kvm import KvmHypervisor
-from tests import kvmguest
+from tests import kvmguest, netns
 from tests import test_cluster_integration as cluster_tests
 from tests.helpers import daemon_pem, https_client, short_socket_path, start_twistd, write_users
 
@@ -69,21 +69,29 @@ class _Lines(protocol.Protocol):
             self.transport.loseConnection()
 
 
-class KvmIntegrationTests(TestCase):
+class KvmClusterTestCase(TestCase):
+    """A master and real node daemons for kvm guests; no tests of its own."""
+
     timeout = 900
 
     admin = cluster_tests.ClusterIntegrationTests.admin
     api = cluster_tests.ClusterIntegrationTests.api
 
     @defer.inlineCallbacks
-    def setUp(self):
+    def start_cluster(self, nodes):
+        """Start a master and join C{nodes}, C{[(name, address, prefix)]}.
+
+        A node daemon listens on C{address}; C{prefix} is the command its
+        command line is handed to (empty, or C{ip netns exec NS}).  The
+        master's own node is not VM-capable, so guests run on C{nodes}.
+        """
         try:
             self.kernel, self.initrd = yield threads.deferToThread(kvmguest.build)
         except kvmguest.GuestUnavailable as e:
             self.fail("cannot build the test guest: %s" % e)
         base = os.path.abspath(self.mktemp())
         self.master_dir = os.path.join(base, "master")
-        self.node_dirs = [os.path.join(base, "node%d" % i) for i in (1, 2)]
+        self.node_dirs = [os.path.join(base, name) for name, _, _ in nodes]
         self.shared = os.path.join(base, "shared")
         os.makedirs(self.shared)
         self.addCleanup(self.kill_leftovers)
@@ -99,13 +107,14 @@ class KvmIntegrationTests(TestCase):
         exported = os.path.join(base, "cluster.pem")
         yield self.admin("cluster-cert", "export", exported)
         self.nodes = {}
-        for index, data_dir in enumerate(self.node_dirs):
-            port = cluster_tests.free_port()
+        self.hosts = {}
+        for (name, address, prefix), data_dir in zip(nodes, self.node_dirs):
             yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
-            name = "node%d" % (index + 1)
-            self.nodes[name] = (data_dir, port, (yield self.start_node(data_dir, port)))
+            self.hosts[name] = (address, list(prefix))
+            self.nodes[name] = (data_dir, cluster_tests.free_port(), None)
+            yield self.start_node(name)
             yield self.admin("node", "--control-socket", self.control, "add",
-                             name, "--ip", "127.0.0.1", "--port", str(port))
+                             name, "--ip", address, "--port", str(self.nodes[name][1]))
         code, info = yield self.api("GET", "/2/info", user=None)
         yield self.ok_job("POST", "/2/nodes/%s/modify" % info["master"], {"vm_capable": False})
         yield self.ok_job("PUT", "/2/modify", {
@@ -114,12 +123,32 @@ class KvmIntegrationTests(TestCase):
             "shared_file_storage_dir": self.shared,
         })
 
-    def start_node(self, data_dir, port):
-        return start_twistd(
+    @defer.inlineCallbacks
+    def start_node(self, name):
+        """(Re)start the node daemon of node C{name}."""
+        data_dir, port, _ = self.nodes[name]
+        address, prefix = self.hosts[name]
+        daemon = yield start_twistd(
             self, "ganeti-noded",
-            ["--data-dir", data_dir, "--listen", "tcp:%d:interface=127.0.0.1" % port,
+            ["--data-dir", data_dir, "--listen", "tcp:%d:interface=%s" % (port, address),
              "--shared-file-storage-dir", self.shared],
+            prefix=prefix,
         )
+        self.nodes[name] = (data_dir, port, daemon)
+        return daemon
+
+    def hvparams(self, **changes):
+        """The kvm parameters of a test guest under TCG, with C{changes}."""
+        return dict({
+            "kvm_path": kvmguest.QEMU,
+            "kvm_flag": "disabled",
+            "kernel_path": self.kernel,
+            "initrd_path": self.initrd,
+            "root_path": "",
+            "kernel_args": "quiet panic=-1",
+            "kvm_extra": "-bios %s" % kvmguest.QBOOT,
+            "migration_port": 0,
+        }, **changes)
 
     def ctrl_dirs(self):
         return [KvmHypervisor(os.path.join(d, "node", "kvm-hv"), None).ctrl_dir
@@ -210,19 +239,17 @@ class KvmIntegrationTests(TestCase):
             yield lines.closed
         return line
 
+
+class KvmIntegrationTests(KvmClusterTestCase):
+    """One guest's whole life on two node daemons on 127.0.0.1."""
+
+    def setUp(self):
+        return self.start_cluster([("node1", "127.0.0.1", ()), ("node2", "127.0.0.1", ())])
+
     @defer.inlineCallbacks
     def test_guest(self):
         """Boot, disk, power, reboot, live migration, console, restart, delete."""
-        hvparams = {
-            "kvm_path": kvmguest.QEMU,
-            "kvm_flag": "disabled",
-            "kernel_path": self.kernel,
-            "initrd_path": self.initrd,
-            "root_path": "",
-            "kernel_args": "quiet panic=-1",
-            "kvm_extra": "-bios %s" % kvmguest.QBOOT,
-            "migration_port": 0,
-        }
+        hvparams = self.hvparams()
         body = {
             "__version__": 1, "mode": "create", "name": NAME, "os": "ganeti-rapi-noop",
             "hypervisor": "kvm", "pnode": "node1", "disk_template": "sharedfile",
@@ -287,11 +314,9 @@ class KvmIntegrationTests(TestCase):
         self.assertIn(boot_id, line)
 
         # A restarted node daemon finds the running guest again.
-        data_dir, port, daemon = self.nodes["node2"]
-        yield daemon.stop()
+        yield self.nodes["node2"][2].stop()
         self.assertEqual(qemu_pids(self.node_dirs), pids)
-        daemon = yield self.start_node(data_dir, port)
-        self.nodes["node2"] = (data_dir, port, daemon)
+        yield self.start_node("node2")
         instance = yield self.instance()
         self.assertEqual((instance["oper_state"], instance["pnode"]), (True, "node2"))
 
@@ -303,3 +328,75 @@ class KvmIntegrationTests(TestCase):
             leftovers = [f for root, dirs, files in os.walk(state) for f in files]
             self.assertEqual(leftovers, [], state)
         self.assertEqual([f for root, dirs, files in os.walk(self.shared) for f in files], [])
+
+
+class KvmNetworkTests(KvmClusterTestCase):
+    """NICs of a guest on a node daemon inside a network namespace of the test's.
+
+    The namespace holds a bridge (C{gntbr0}, 198.18.78.1/24) and an address
+    on its loopback (198.18.79.1) for a routed NIC; the master on the host
+    reaches the node daemon over a veth pair.  The guest sets up each NIC
+    from its kernel arguments and pings the namespace's side of it.
+    """
+
+    BRIDGE = "gntbr0"
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.netns = netns.NetworkNamespace()
+        yield self.netns.create(self)
+        yield self.netns.inside(netns.IP, "link", "add", self.BRIDGE, "type", "bridge")
+        yield self.netns.inside(netns.IP, "addr", "add", "198.18.78.1/24", "dev", self.BRIDGE)
+        yield self.netns.inside(netns.IP, "link", "set", self.BRIDGE, "up")
+        yield self.netns.inside(netns.IP, "addr", "add", "198.18.79.1/32", "dev", "lo")
+        yield self.start_cluster([("node1", netns.INSIDE_ADDRESS, self.netns.exec_prefix)])
+
+    @defer.inlineCallbacks
+    def taps(self):
+        """The names of the tap devices in the namespace."""
+        out = yield self.netns.inside(netns.IP, "-o", "link", "show")
+        return sorted(re.findall(r"^\d+: (gnt\d+)[:@]", out, re.M))
+
+    @defer.inlineCallbacks
+    def test_bridged_and_routed_nics(self):
+        """A bridged NIC joins the bridge, a routed one gets its route; both carry pings."""
+        guest_net = "eth0:198.18.78.2/24:198.18.78.1,eth1:198.18.79.2/32:198.18.79.1"
+        body = {
+            "__version__": 1, "mode": "create", "name": NAME, "os": "ganeti-rapi-noop",
+            "hypervisor": "kvm", "pnode": "node1", "disk_template": "file",
+            "disks": [{"size": 64}],
+            "nics": [{"mode": "bridged", "link": self.BRIDGE},
+                     # A routed NIC's link is its routing table, as in Ganeti.
+                     {"mode": "routed", "ip": "198.18.79.2", "link": "main"}],
+            "beparams": {"maxmem": 128, "minmem": 128},
+            "hvparams": self.hvparams(kernel_args="quiet panic=-1 guest_net=" + guest_net),
+        }
+        yield self.ok_job("POST", "/2/instances", body)
+        instance = yield self.instance()
+        macs = instance["nic.macs"]
+        for index, mac in enumerate(macs):
+            found = yield self.wait_serial("node1", r"GUEST-NET eth%d (\S+) (\w+)" % index)
+            self.assertEqual((found.group(1), found.group(2)), (mac, "ok"),
+                             self.serial_log("node1")[-2000:])
+
+        # Seen from the node: one tap on the bridge, one with the guest's route
+        # and proxy ARP, as Ganeti's routed mode sets up.
+        taps = yield self.taps()
+        self.assertEqual(len(taps), 2, taps)
+        bridged = yield self.netns.inside(netns.IP, "-o", "link", "show", "master", self.BRIDGE)
+        on_bridge = [t for t in taps if re.search(r"^\d+: %s[:@]" % t, bridged, re.M)]
+        self.assertEqual(len(on_bridge), 1, bridged)
+        (routed_tap,) = set(taps) - set(on_bridge)
+        route = yield self.netns.inside(netns.IP, "route", "show", "198.18.79.2")
+        self.assertIn("dev %s" % routed_tap, route)
+        proxy_arp = yield self.netns.inside(
+            "/bin/cat", "/proc/sys/net/ipv4/conf/%s/proxy_arp" % routed_tap)
+        self.assertEqual(proxy_arp.strip(), "1")
+
+        # And from the namespace's side of the bridge to the guest.
+        yield self.netns.inside(kvmguest.BUSYBOX, "ping", "-c", "1", "-W", "5", "198.18.78.2")
+
+        # Deleted: QEMU gone, and its taps with it.
+        yield self.ok_job("DELETE", "/2/instances/%s" % NAME)
+        self.assertEqual(qemu_pids(self.node_dirs), {})
+        self.assertEqual((yield self.taps()), [])

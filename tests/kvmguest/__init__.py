@@ -7,6 +7,10 @@ C{/init} that prints on the serial console:
 
  - C{GUEST-BOOTED <boot id>} once user space runs;
  - C{GUEST-DISK <sectors>}: the size of C{/dev/vda} in 512-byte sectors;
+ - C{GUEST-NET <interface> <mac> ok|failed} for each C{iface:address:peer}
+   of the kernel argument C{guest_net=...} (comma-separated): the
+   interface is given the address and a route to the peer, and whether the
+   peer answered a ping is printed;
  - C{GUEST-COUNT <n> <boot id>} every second.
 
 A press of the ACPI power button powers the guest off.  Everything is
@@ -14,6 +18,7 @@ cached in L{CACHE_DIR}; L{build} is blocking (call it in a thread).
 """
 
 import glob
+import hashlib
 import os
 import shutil
 import stat
@@ -29,7 +34,8 @@ QBOOT = "/usr/share/qemu/qboot.rom"
 
 #: Modules loaded in this order (the cloud kernel builds virtio as modules).
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
-           "virtio_pci", "virtio_blk", "button", "evdev"]
+           "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net",
+           "button", "evdev"]
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -40,14 +46,31 @@ mount -t devtmpfs dev /dev
 for m in %(modules)s; do insmod /lib/modules/$m.ko 2>/dev/null; done
 boot=$(cat /proc/sys/kernel/random/boot_id)
 echo "GUEST-BOOTED $boot"
-i=0
-while [ ! -e /sys/block/vda/size ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-echo "GUEST-DISK $(cat /sys/block/vda/size 2>/dev/null || echo none)"
 for d in /sys/class/input/event*; do
     if grep -q "Power Button" $d/device/name 2>/dev/null; then
         (head -c 1 /dev/input/${d##*/} >/dev/null; echo GUEST-POWEROFF; poweroff -f) &
     fi
 done
+i=0
+while [ ! -e /sys/block/vda/size ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+echo "GUEST-DISK $(cat /sys/block/vda/size 2>/dev/null || echo none)"
+(
+    for spec in $(sed -n 's/.*guest_net=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' '); do
+        dev=${spec%%%%:*}; rest=${spec#*:}; addr=${rest%%%%:*}; peer=${rest#*:}
+        i=0
+        while [ ! -e /sys/class/net/$dev ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+        ip link set $dev up
+        ip addr add $addr dev $dev
+        ip route add $peer/32 dev $dev 2>/dev/null
+        result=failed
+        i=0
+        while [ $i -lt 30 ]; do
+            if ping -c 1 -W 1 $peer >/dev/null 2>&1; then result=ok; break; fi
+            i=$((i+1)); sleep 0.5
+        done
+        echo "GUEST-NET $dev $(cat /sys/class/net/$dev/address 2>/dev/null) $result"
+    done
+) &
 n=0
 while true; do echo "GUEST-COUNT $n $boot"; n=$((n+1)); sleep 1; done
 """
@@ -96,7 +119,10 @@ def build(cache_dir=CACHE_DIR):
             raise GuestUnavailable("%s is missing (tests/run installs it)" % tool)
     os.makedirs(cache_dir, exist_ok=True)
     kernel = os.path.join(cache_dir, "vmlinuz")
-    initrd = os.path.join(cache_dir, "initrd.cpio")
+    # The initramfs is named after what goes into it, so a changed /init
+    # or module list is built anew instead of taken from the cache.
+    recipe = hashlib.sha256((INIT + " ".join(MODULES)).encode()).hexdigest()[:12]
+    initrd = os.path.join(cache_dir, "initrd-%s.cpio" % recipe)
     if os.path.exists(kernel) and os.path.exists(initrd):
         return kernel, initrd
     debs = glob.glob(os.path.join(cache_dir, "linux-image-*-cloud-amd64_*.deb"))

@@ -225,6 +225,16 @@ def _alive(pid, pidfile):
     return pidfile.encode() in args
 
 
+def _set_proxy_arp(tap):
+    """Turn on proxy ARP on tap device C{tap} (blocking)."""
+    path = "/proc/sys/net/ipv4/conf/%s/proxy_arp" % tap
+    try:
+        with open(path, "w", encoding="ascii") as f:
+            f.write("1\n")
+    except OSError as e:
+        raise HypervisorError("cannot turn on proxy ARP on %s: %s" % (tap, e)) from None
+
+
 def _free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -449,6 +459,9 @@ class KvmHypervisor(base.BaseHypervisor):
             elif mode == "routed":
                 await self._command(["ip", "link", "set", "dev", tap, "up"],
                                     "bringing up %s" % tap)
+                # The guest reaches its neighbours through this host, which
+                # answers ARP for them on the tap, as Ganeti's routed mode does.
+                await self._call(_set_proxy_arp, tap)
                 ip = nic.get("ip")
                 if ip:
                     argv = ["ip", "route", "replace", ip, "dev", tap]
