@@ -422,10 +422,13 @@ class LocalNodes(NodeRunner):
         NodeRunner.__init__(self, client=None, config=None)
         self.procedures = procedures
         self.down = set()
+        #: C{(node name, procedure, RPC timeout)} of every call, in order.
+        self.timeouts = []
 
     def call(self, node, procedure, timeout=None, /, **kwargs):
         if node.offline:
             return defer.fail(NodeOffline("Node '%s' is offline" % node.name))
+        self.timeouts.append((node.name, procedure, timeout))
         host, port = self.address(node)
         if node.name in self.down or node.name not in self.procedures:
             return defer.fail(NodeUnreachable(host, port, procedure, "connection refused"))

@@ -9,6 +9,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ganeti_rapi.engine import noderpc
 from ganeti_rapi.engine.objects import Node
 from tests.helpers import EngineFixture, local_nodes
 
@@ -166,6 +167,23 @@ class LifecycleTests(InstanceTestCase):
         self.api.run_job("PUT", "/2/instances/web1/shutdown")
         self.api.run_job("POST", "/2/instances/web1/reboot")
         self.assertEqual(self.instance("web1")["status"], "running")
+
+    def test_shutdown_waits_longer_than_the_guest(self):
+        """A call that may wait for a clean shutdown outlasts that wait on node RPC.
+
+        A guest ignoring its power button is stopped the hard way when the
+        shutdown timeout ends; the RPC timeout leaves room for that.
+        """
+        allowance = noderpc.HARD_STOP_ALLOWANCE
+        self.api.run_job("PUT", "/2/instances/web1/shutdown", {"timeout": 300})
+        self.api.run_job("PUT", "/2/instances/web1/startup")
+        self.api.run_job("POST", "/2/instances/web1/reboot?type=full")
+        self.api.run_job("DELETE", "/2/instances/web1")
+        waits = [(procedure, timeout) for _, procedure, timeout in self.nodes.timeouts
+                 if procedure == "instance_shutdown"]
+        self.assertEqual(waits, [("instance_shutdown", 300 + allowance),
+                                 ("instance_shutdown", 120 + allowance),
+                                 ("instance_shutdown", 120 + allowance)])
 
     def test_rename(self):
         """A running instance cannot be renamed; a stopped one can.

@@ -14,7 +14,7 @@ import re
 import signal
 
 from twisted.internet import defer, protocol, reactor, task, threads
-from twisted.internet.endpoints import UNIXClientEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint
 from twisted.trial.unittest import TestCase
 
 from ganeti_rapi.noded.hypervisor.kvm import KvmHypervisor
@@ -328,6 +328,40 @@ class KvmIntegrationTests(KvmClusterTestCase):
             leftovers = [f for root, dirs, files in os.walk(state) for f in files]
             self.assertEqual(leftovers, [], state)
         self.assertEqual([f for root, dirs, files in os.walk(self.shared) for f in files], [])
+
+    @defer.inlineCallbacks
+    def test_vnc_console(self):
+        """Without a serial console the console is VNC on the instance's port, and QEMU serves it."""
+        body = {
+            "__version__": 1, "mode": "create", "name": NAME, "os": "ganeti-rapi-noop",
+            "hypervisor": "kvm", "pnode": "node1", "disk_template": "diskless",
+            "disks": [], "nics": [], "beparams": {"maxmem": 128, "minmem": 128},
+            "hvparams": self.hvparams(serial_console=False, vnc_bind_address="127.0.0.1"),
+        }
+        yield self.ok_job("POST", "/2/instances", body)
+        instance = yield self.instance()
+        code, console = yield self.api("GET", "/2/instances/%s/console" % NAME)
+        self.assertEqual(code, 200, console)
+        self.assertEqual(console, {
+            "instance": NAME, "kind": "vnc", "host": "127.0.0.1",
+            "port": instance["network_port"], "display": instance["network_port"] - 5900,
+        })
+        banner = defer.Deferred()
+        endpoint = TCP4ClientEndpoint(reactor, console["host"], console["port"], timeout=10)
+        lines = _Lines(re.compile(rb"RFB \d{3}\.\d{3}\n"), banner)
+        yield endpoint.connect(protocol.Factory.forProtocol(lambda: lines))
+        banner.addTimeout(30, reactor)
+        try:
+            self.assertTrue((yield banner).startswith("RFB "))
+        finally:
+            if not lines.closed.called:
+                lines.transport.loseConnection()
+            yield lines.closed
+        # The guest may not have booted far enough to heed its power button:
+        # after a short timeout it is stopped the hard way.
+        yield self.ok_job("PUT", "/2/instances/%s/shutdown" % NAME, {"timeout": 5})
+        self.assertEqual(qemu_pids(self.node_dirs), {})
+        yield self.ok_job("DELETE", "/2/instances/%s" % NAME)
 
 
 class KvmNetworkTests(KvmClusterTestCase):

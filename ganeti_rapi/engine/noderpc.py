@@ -21,6 +21,17 @@ from ganeti_rapi.rpc.errors import NodeProcedureError, NodeRpcError
 #: Seconds a live-data query waits for the slowest node.
 LIVE_DATA_TIMEOUT = 10
 
+#: What a node may take beyond an instance's shutdown timeout: the hard
+#: stop that follows a guest ignoring its power button.
+HARD_STOP_ALLOWANCE = 60
+
+
+def shutdown_rpc_timeout(shutdown_timeout):
+    """The RPC timeout of a call that may wait C{shutdown_timeout} seconds
+    for a clean shutdown (the default RPC timeout is shorter than Ganeti's
+    default shutdown timeout)."""
+    return shutdown_timeout + HARD_STOP_ALLOWANCE
+
 
 class NodeOffline(Exception):
     """The node is marked offline; nothing was sent to it."""

@@ -25,7 +25,7 @@ from ganeti_rapi.engine.errors import (
     OpExecError,
     OpPrereqError,
 )
-from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT
+from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT, shutdown_rpc_timeout
 from ganeti_rapi.engine.units.base import Unit
 from ganeti_rapi.engine.units.instances import (
     OS_SCRIPT_TIMEOUT,
@@ -146,8 +146,9 @@ class BackupExport(InstanceUnit):
         wire = instance_wire(self.config, instance)
         if running and shutdown:
             feedback("Shutting down instance %s" % instance.name)
-            yield self.rpc(source, "instance_shutdown", None, instance=wire,
-                           timeout=op.get("shutdown_timeout", 120))
+            seconds = op.get("shutdown_timeout", 120)
+            yield self.rpc(source, "instance_shutdown", shutdown_rpc_timeout(seconds),
+                           instance=wire, timeout=seconds)
         elif running:
             feedback("Exporting the disks of %s while it runs; the images may not be"
                      " consistent" % instance.name)

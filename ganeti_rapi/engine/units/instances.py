@@ -16,6 +16,7 @@ from twisted.internet import defer
 
 from ganeti_rapi.engine import allocator, defaults, disktemplates, iallocator, locks
 from ganeti_rapi.engine import network as network_pools
+from ganeti_rapi.engine.noderpc import shutdown_rpc_timeout
 from ganeti_rapi.engine.errors import (
     ECODE_EXISTS,
     ECODE_INVAL,
@@ -519,8 +520,9 @@ class InstanceRemove(InstanceUnit):
         node = self.primary(instance)
         wire = instance_wire(self.config, instance)
         try:
-            yield self.rpc(node, "instance_shutdown", None, instance=wire,
-                           timeout=self.op.get("shutdown_timeout", 120))
+            seconds = self.op.get("shutdown_timeout", 120)
+            yield self.rpc(node, "instance_shutdown", shutdown_rpc_timeout(seconds),
+                           instance=wire, timeout=seconds)
             for disk in instance.disks:
                 if disk.logical_id:
                     yield disktemplates.driver(disk.dev_type).remove(self.env.nodes, node,
@@ -596,9 +598,9 @@ class InstanceShutdown(InstanceUnit):
             yield self.save()
         node = self.primary(instance)
         try:
-            yield self.rpc(node, "instance_shutdown", None,
-                           instance=instance_wire(self.config, instance),
-                           timeout=self.op.get("timeout", 120))
+            seconds = self.op.get("timeout", 120)
+            yield self.rpc(node, "instance_shutdown", shutdown_rpc_timeout(seconds),
+                           instance=instance_wire(self.config, instance), timeout=seconds)
         except OpPrereqError:
             if not self.op.get("ignore_offline_nodes"):
                 raise
@@ -622,14 +624,14 @@ class InstanceReboot(InstanceUnit):
         node = self.primary(instance)
         wire = instance_wire(self.config, instance)
         reboot_type = self.op["reboot_type"]
+        seconds = self.op.get("shutdown_timeout", 120)
         if running and reboot_type in ("soft", "hard"):
-            yield self.rpc(node, "instance_reboot", None, instance=wire,
-                           reboot_type=reboot_type,
-                           shutdown_timeout=self.op.get("shutdown_timeout", 120))
+            yield self.rpc(node, "instance_reboot", shutdown_rpc_timeout(seconds),
+                           instance=wire, reboot_type=reboot_type, shutdown_timeout=seconds)
         else:
             if running:
-                yield self.rpc(node, "instance_shutdown", None, instance=wire,
-                               timeout=self.op.get("shutdown_timeout", 120))
+                yield self.rpc(node, "instance_shutdown", shutdown_rpc_timeout(seconds),
+                               instance=wire, timeout=seconds)
             yield self.rpc(node, "instance_start", None, instance=wire)
         if instance.admin_state != "up":
             instance.admin_state = "up"

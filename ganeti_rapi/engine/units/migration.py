@@ -37,6 +37,7 @@ from ganeti_rapi.engine.errors import (
     OpExecError,
     OpPrereqError,
 )
+from ganeti_rapi.engine.noderpc import shutdown_rpc_timeout
 from ganeti_rapi.engine.params import instance_beparams, instance_hvparams
 from ganeti_rapi.engine.units.instances import InstanceUnit, instance_wire
 from ganeti_rapi.engine.units.nodes import node_lock_name
@@ -358,8 +359,9 @@ class _MoveInstance(InstanceUnit):
         else:
             await self.log("* shutting down instance on source node")
             try:
-                await self.rpc(source, "instance_shutdown", instance=wire,
-                               timeout=op.get("shutdown_timeout", 120))
+                seconds = op.get("shutdown_timeout", 120)
+                await self.rpc(source, "instance_shutdown", shutdown_rpc_timeout(seconds),
+                               instance=wire, timeout=seconds)
             except (OpExecError, OpPrereqError) as e:
                 if not op.get("ignore_consistency"):
                     raise OpExecError("Could not shutdown instance %s on node %s: %s"
