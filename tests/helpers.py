@@ -469,3 +469,39 @@ def local_nodes(testcase, names, total_mib=8192, available_mib=6144, **node_opti
             host_files=host, **node_options,
         )
     return LocalNodes(procedures)
+
+
+def local_cluster(testcase, names, nodes=None, **node_options):
+    """An L{EngineFixture} whose master and nodes C{names} run real node
+    procedures in-process.
+
+    @param nodes: the L{LocalNodes} to use, holding this host's name and
+        C{names}; by default L{local_nodes} with C{node_options}.
+    @return: the fixture, whose C{master} is the master node's name; that
+        node runs the procedures of this host's name.
+    """
+    from ganeti_rapi.engine.objects import Node
+
+    host = os.uname().nodename
+    if nodes is None:
+        nodes = local_nodes(testcase, [host] + list(names), **node_options)
+    fixture = EngineFixture(testcase, nodes=nodes)
+    config = fixture.engine.config
+    master = config.node(config.cluster.master_node)
+    nodes.procedures.setdefault(master.name, nodes.procedures[host])
+    for name in names:
+        config.add_node(Node(name=name, primary_ip="127.0.0.1", group=master.group))
+    testcase.successResultOf(config.save())
+    fixture.master = master.name
+    return fixture
+
+
+def instance_body(name, **extra):
+    """The body of C{POST /2/instances} creating C{name}: the no-op OS, not
+    installed, one file disk of 16 MiB, one NIC, 128 MiB of memory;
+    C{extra} adds keys or replaces these."""
+    body = dict(__version__=1, mode="create", name=name, os="ganeti-rapi-noop",
+                no_install=True, disk_template="file", disks=[{"size": 16}], nics=[{}],
+                beparams={"maxmem": 128, "minmem": 128})
+    body.update(extra)
+    return body

@@ -5,113 +5,25 @@ C{twistd ganeti-noded}, and C{ganeti-rapi-admin} for the joining steps,
 talking real HTTPS and real mutual TLS.
 """
 
-import json
 import os
-import socket
-import sys
 
-from twisted.internet import defer, reactor, task, utils
+from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
 
 from ganeti_rapi import certs
 from ganeti_rapi.rpc.client import NodeRpcClient
 from ganeti_rapi.rpc.errors import NodeRpcError
-from tests.helpers import (
-    WRITER,
-    basic_auth,
-    daemon_pem,
-    https_client,
-    keypair,
-    short_socket_path,
-    start_twistd,
-    subprocess_env,
-    write_keypair,
-    write_users,
-)
+from tests import cluster
+from tests.cluster import RealCluster, free_port
+from tests.helpers import keypair, start_twistd, write_keypair
 
-FINAL = ("success", "error", "canceled")
+#: The states a job ends in (the lifecycle and kvm integration tests read it here).
+FINAL = cluster.FINAL
 LIVE = ("mtotal", "mfree", "dtotal", "dfree", "ctotal")
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ClusterIntegrationTests(TestCase):
+class ClusterIntegrationTests(RealCluster, TestCase):
     timeout = 300
-
-    @defer.inlineCallbacks
-    def admin(self, *argv, data_dir=None, expect=0):
-        args = ["-m", "ganeti_rapi.cli.admin", "--data-dir", data_dir or self.master_dir]
-        out, err, code = yield utils.getProcessOutputAndValue(
-            sys.executable, args + list(argv), env=subprocess_env(), path=os.getcwd()
-        )
-        text = (out + err).decode("utf-8", "replace")
-        self.assertEqual(code, expect, text)
-        return text
-
-    def start_node(self, index, port):
-        return start_twistd(
-            self, "ganeti-noded",
-            ["--data-dir", self.node_dirs[index],
-             "--listen", "tcp:%d:interface=127.0.0.1" % port] + list(self.noded_args),
-        )
-
-    @defer.inlineCallbacks
-    def start_cluster(self, base, count, noded_args=()):
-        """A master in C{base}/master and C{count} node daemons joined to it.
-
-        The nodes are C{node1}... on 127.0.0.1 with data directories
-        C{base}/node1...; C{noded_args} are given to every node daemon.
-        """
-        self.master_dir = os.path.join(base, "master")
-        self.node_dirs = [os.path.join(base, "node%d" % i) for i in range(1, count + 1)]
-        self.noded_args = list(noded_args)
-        write_users(self.master_dir)
-        self.control = short_socket_path(self)
-        self.master = yield start_twistd(
-            self, "ganeti-rapi",
-            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
-             "--control-socket", self.control, "--no-access-log"],
-        )
-        self.client = https_client(daemon_pem(self.master_dir))
-        self.url = "https://localhost:%d" % self.master.port
-        exported = os.path.join(base, "cluster.pem")
-        yield self.admin("cluster-cert", "export", exported)
-        self.ports = [free_port() for _ in self.node_dirs]
-        self.nodes = []
-        for index, data_dir in enumerate(self.node_dirs):
-            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
-            self.nodes.append((yield self.start_node(index, self.ports[index])))
-            yield self.admin("node", "--control-socket", self.control, "add",
-                             "node%d" % (index + 1), "--ip", "127.0.0.1",
-                             "--port", str(self.ports[index]))
-
-    @defer.inlineCallbacks
-    def api(self, method, path, body=None, user=WRITER):
-        headers = {b"authorization": basic_auth(*user)} if user else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers[b"content-type"] = b"application/json"
-        response = yield self.client.request(method, self.url + path, data=data,
-                                             headers=headers)
-        text = yield response.content()
-        return response.code, (json.loads(text) if text else None)
-
-    @defer.inlineCallbacks
-    def run_job(self, method, path, body=None):
-        code, job_id = yield self.api(method, path, body)
-        self.assertEqual(code, 200, job_id)
-        for _ in range(1200):
-            code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
-            if job["status"] in FINAL:
-                return job
-            yield task.deferLater(reactor, 0.05, lambda: None)
-        self.fail("job %d did not finish" % job_id)
 
     def setUp(self):
         return self.start_cluster(os.path.abspath(self.mktemp()), 3)

@@ -17,8 +17,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from ganeti_rapi import noded_tap
 from ganeti_rapi.engine import disktemplates
-from ganeti_rapi.engine.objects import Node
-from tests.helpers import EngineFixture, local_nodes
+from tests.helpers import EngineFixture, instance_body, local_cluster, local_nodes
 
 MIB = 1024 * 1024
 
@@ -27,22 +26,6 @@ TEST_PROVIDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extsto
                              "testfiles")
 
 ALL_TEMPLATES = ["file", "sharedfile", "blockdev", "ext", "diskless"]
-
-
-def create_body(name, **extra):
-    body = {
-        "__version__": 1,
-        "mode": "create",
-        "name": name,
-        "os": "ganeti-rapi-noop",
-        "no_install": True,
-        "disk_template": "file",
-        "disks": [{"size": 16}],
-        "nics": [{}],
-        "beparams": {"maxmem": 128, "minmem": 128},
-    }
-    body.update(extra)
-    return body
 
 
 class TemplateCluster:
@@ -54,24 +37,15 @@ class TemplateCluster:
     """
 
     def make_cluster(self):
-        master = os.uname().nodename
         base = os.path.abspath(self.mktemp())
         self.shared = os.path.join(base, "shared")
         self.adopt_dir = os.path.join(base, "adopt")
         os.makedirs(self.shared)
         os.makedirs(self.adopt_dir)
-        self.nodes = local_nodes(self, [master, "node1", "node2"],
+        self.api = local_cluster(self, ["node1", "node2"],
                                  shared_file_storage_dir=self.shared,
                                  adoptable_roots=[self.adopt_dir])
-        self.api = EngineFixture(self, nodes=self.nodes)
-        config = self.api.engine.config
-        self.master = config.node(config.cluster.master_node).name
-        if self.master not in self.nodes.procedures:
-            self.nodes.procedures[self.master] = self.nodes.procedures[master]
-        group = config.node(config.cluster.master_node).group
-        for name in ("node1", "node2"):
-            config.add_node(Node(name=name, primary_ip="127.0.0.1", group=group))
-        self.successResultOf(config.save())
+        self.nodes = self.api.nodes
         job = self.api.run_job("PUT", "/2/modify", {
             "enabled_disk_templates": ALL_TEMPLATES,
             "shared_file_storage_dir": self.shared,
@@ -91,7 +65,7 @@ class TemplateCluster:
         return self.api.ok("GET", "/2/instances/%s" % name, user=None)
 
     def create(self, name, **extra):
-        return self.api.run_job("POST", "/2/instances", create_body(name, **extra))
+        return self.api.run_job("POST", "/2/instances", instance_body(name, **extra))
 
     def disk_info(self, node, instance_name, index=0):
         disk = self.config_instance(instance_name).disks[index]
@@ -200,7 +174,7 @@ class UnavailableTemplateTests(SynchronousTestCase):
     def test_creating_with_disabled_template(self):
         """A template that is not enabled fails creation with wrong_state."""
         job = self.api.run_job("POST", "/2/instances",
-                               create_body("x", disk_template="plain"))
+                               instance_body("x", disk_template="plain"))
         self.api.assert_job_error(job, "wrong_state", "not enabled")
 
     def test_sharedfile_needs_directory(self):
@@ -466,6 +440,7 @@ class DriverTests(SynchronousTestCase):
     """The driver table other units read."""
 
     def test_flags(self):
+        """Which templates are supported, growable, shared and on node storage."""
         self.assertEqual(disktemplates.SUPPORTED,
                          frozenset(["diskless", "file", "sharedfile", "blockdev", "ext"]))
         growable = {t for t, d in disktemplates.DRIVERS.items() if d.growable}
@@ -486,6 +461,7 @@ class NodeOptionTests(SynchronousTestCase):
         return options
 
     def test_options(self):
+        """The template options are parsed into paths and lists of paths."""
         options = self.parse("--shared-file-storage-dir", "/srv/shared",
                              "--adoptable-blockdev-roots", "/dev/disk:/srv/adopt",
                              "--extstorage-search-path", "/srv/es:/opt/es")
@@ -496,6 +472,7 @@ class NodeOptionTests(SynchronousTestCase):
         self.assertIsNone(defaults["adoptable-blockdev-roots"])
 
     def test_relative_refused(self):
+        """Relative directories are refused."""
         for option in ("--shared-file-storage-dir", "--adoptable-blockdev-roots",
                        "--extstorage-search-path"):
             self.assertRaises(usage.UsageError, self.parse, option, "relative/dir")
@@ -537,9 +514,9 @@ class ExtTests(TemplateCluster, TestCase):
             return f.read().splitlines()
 
     def create_ext(self, name, disks=None, **extra):
-        body = create_body(name, pnode="node1", disk_template="ext",
-                           disks=disks or [{"size": 8, "provider": "testfiles",
-                                            "sparse": "yes"}])
+        body = instance_body(name, pnode="node1", disk_template="ext",
+                             disks=disks or [{"size": 8, "provider": "testfiles",
+                                              "sparse": "yes"}])
         body.update(extra)
         return finished_job(self.api, "POST", "/2/instances", body)
 

@@ -9,44 +9,22 @@ C{ganeti-htools}.
 
 import json
 import os
-import socket
-import sys
 
-from twisted.internet import defer, reactor, task, utils
+from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from ganeti_rapi.engine import iallocator
 from ganeti_rapi.engine.errors import OpExecError, OpPrereqError
 from ganeti_rapi.engine.master import open_engine
 from ganeti_rapi.engine.objects import Node
-from tests.helpers import (
-    WRITER,
-    EngineFixture,
-    basic_auth,
-    daemon_pem,
-    https_client,
-    local_nodes,
-    short_socket_path,
-    start_twistd,
-    subprocess_env,
-    write_users,
-)
-
-FINAL = ("success", "error", "canceled")
+from tests.cluster import FINAL, RealCluster, wait_job
+from tests.helpers import instance_body, local_cluster, local_nodes
 
 
 def diskless(name, **extra):
-    body = {
-        "__version__": 1,
-        "mode": "create",
-        "name": name,
-        "os": "ganeti-rapi-noop",
-        "no_install": True,
-        "disk_template": "diskless",
-        "disks": [],
-        "nics": [{}],
-        "beparams": {"maxmem": 256, "minmem": 128},
-    }
+    """The body creating a diskless instance of 256 MiB (at least 128)."""
+    body = instance_body(name, disk_template="diskless", disks=[],
+                         beparams={"maxmem": 256, "minmem": 128})
     body.update(extra)
     return body
 
@@ -61,18 +39,12 @@ class MigrationTestCase(SynchronousTestCase):
     """A master and node1..node4; node3 has 100 MiB of memory free, node4 200 MiB."""
 
     def setUp(self):
-        master = os.uname().nodename
-        self.nodes = local_nodes(self, [master, "node1", "node2"])
+        self.nodes = local_nodes(self, [os.uname().nodename, "node1", "node2"])
         for name, available in (("node3", 100), ("node4", 200)):
             small = local_nodes(self, [name], available_mib=available)
             self.nodes.procedures.update(small.procedures)
-        self.api = EngineFixture(self, nodes=self.nodes)
-        config = self.api.engine.config
-        self.master = config.node(config.cluster.master_node).name
-        if self.master not in self.nodes.procedures:
-            self.nodes.procedures[self.master] = self.nodes.procedures[master]
-        add_nodes(config, ["node1", "node2", "node3", "node4"])
-        self.successResultOf(config.save())
+        self.api = local_cluster(self, ["node1", "node2", "node3", "node4"], self.nodes)
+        self.master = self.api.master
 
     # helpers
 
@@ -270,6 +242,7 @@ class MigrateTests(MigrationTestCase):
         self.assertEqual(self.instance("web1")["pnode"], "node2")
 
     def test_dry_run_changes_nothing(self):
+        """A dry run succeeds and leaves the instance where it runs."""
         job = self.api.run_job("PUT", "/2/instances/web1/migrate",
                                {"target_node": "node2", "dry_run": True})
         self.assertEqual(job["status"], "success", job)
@@ -295,27 +268,17 @@ class SharedFileTests(SynchronousTestCase):
     """sharedfile disks live in a directory every node mounts: they move freely."""
 
     def setUp(self):
-        from ganeti_rapi.noded.procedures import NodeProcedures
-        from ganeti_rapi.noded.testing import run_synchronously, write_host_files
-
         base = os.path.abspath(self.mktemp())
         self.shared = os.path.join(base, "shared")
         os.makedirs(self.shared)
-        master = os.uname().nodename
-        self.nodes = local_nodes(self, [master])
-        for name in ("node1", "node2", "node3"):
-            host = write_host_files(os.path.join(base, name, "host"))
-            # node3 has not mounted the shared directory.
-            shared = self.shared if name != "node3" else os.path.join(base, "unmounted")
-            self.nodes.procedures[name] = NodeProcedures(
-                os.path.join(base, name, "data"), run_in_thread=run_synchronously,
-                host_files=host, shared_file_storage_dir=shared,
-            )
-        self.api = EngineFixture(self, nodes=self.nodes)
+        self.nodes = local_nodes(self, [os.uname().nodename, "node1", "node2"],
+                                 shared_file_storage_dir=self.shared)
+        # node3 has not mounted the shared directory.
+        unmounted = local_nodes(self, ["node3"],
+                                shared_file_storage_dir=os.path.join(base, "unmounted"))
+        self.nodes.procedures.update(unmounted.procedures)
+        self.api = local_cluster(self, ["node1", "node2", "node3"], self.nodes)
         config = self.api.engine.config
-        name = config.node(config.cluster.master_node).name
-        self.nodes.procedures.setdefault(name, self.nodes.procedures[master])
-        add_nodes(config, ["node1", "node2", "node3"])
         config.cluster.enabled_disk_templates.append("sharedfile")
         config.cluster.shared_file_storage_dir = self.shared
         self.successResultOf(config.save())
@@ -324,6 +287,7 @@ class SharedFileTests(SynchronousTestCase):
         return self.successResultOf(self.nodes.procedures[node].rpc_instance_list())
 
     def test_migrate_and_failover(self):
+        """A sharedfile instance migrates to node2 and fails over back to node1."""
         job = self.api.run_job("POST", "/2/instances", diskless(
             "shared1", disk_template="sharedfile", disks=[{"size": 16}], pnode="node1"))
         self.assertEqual(job["status"], "success", job)
@@ -428,6 +392,7 @@ class ProtocolTests(MigrationTestCase):
         return runner
 
     def test_allocate(self):
+        """The allocate request describes the instance and every node; the answer places it."""
         runner = self.use({"success": True, "info": "fine", "result": ["node2"]})
         job = self.api.run_job("POST", "/2/instances", diskless("new1", iallocator="myalloc"))
         self.assertEqual((job["status"], job["opresult"]), ("success", [["node2"]]), job)
@@ -696,78 +661,18 @@ class HailTests(TestCase):
 
 
 
-class DaemonTests(TestCase):
+class DaemonTests(RealCluster, TestCase):
     """A real master and two real node daemons: hail run by the master
     daemon, and instances migrated and failed over through node RPC."""
 
     timeout = 300
 
-    @defer.inlineCallbacks
-    def admin(self, *argv, data_dir=None):
-        args = ["-m", "ganeti_rapi.cli.admin", "--data-dir", data_dir or self.master_dir]
-        out, err, code = yield utils.getProcessOutputAndValue(
-            sys.executable, args + list(argv), env=subprocess_env(), path=os.getcwd()
-        )
-        self.assertEqual(code, 0, (out + err).decode("utf-8", "replace"))
-
-    @defer.inlineCallbacks
-    def api(self, method, path, body=None):
-        headers = {b"authorization": basic_auth(*WRITER)}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers[b"content-type"] = b"application/json"
-        response = yield self.client.request(method, self.url + path, data=data,
-                                             headers=headers)
-        text = yield response.content()
-        return response.code, (json.loads(text) if text else None)
-
-    @defer.inlineCallbacks
-    def wait(self, job_id):
-        for _ in range(1200):
-            code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
-            if job["status"] in FINAL:
-                return job
-            yield task.deferLater(reactor, 0.05, lambda: None)
-        self.fail("job %d did not finish" % job_id)
-
-    @defer.inlineCallbacks
-    def run_job(self, method, path, body=None):
-        code, job_id = yield self.api(method, path, body)
-        self.assertEqual(code, 200, job_id)
-        job = yield self.wait(job_id)
-        return job
-
     def state_file(self, index, name):
         return os.path.join(self.node_dirs[index], "node", "fake-hv", name)
 
-    @defer.inlineCallbacks
     def setUp(self):
         skip_without_hail()
-        base = os.path.abspath(self.mktemp())
-        self.master_dir = os.path.join(base, "master")
-        self.node_dirs = [os.path.join(base, "node%d" % i) for i in (1, 2)]
-        write_users(self.master_dir)
-        control = short_socket_path(self)
-        master = yield start_twistd(
-            self, "ganeti-rapi",
-            ["--data-dir", self.master_dir, "-p", "0", "-b", "127.0.0.1", "--node-port", "0",
-             "--control-socket", control, "--no-access-log"],
-        )
-        self.client = https_client(daemon_pem(self.master_dir))
-        self.url = "https://localhost:%d" % master.port
-        exported = os.path.join(base, "cluster.pem")
-        yield self.admin("cluster-cert", "export", exported)
-        for index, data_dir in enumerate(self.node_dirs):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
-            yield start_twistd(self, "ganeti-noded",
-                               ["--data-dir", data_dir,
-                                "--listen", "tcp:%d:interface=127.0.0.1" % port])
-            yield self.admin("node", "--control-socket", control, "add",
-                             "node%d" % (index + 1), "--ip", "127.0.0.1", "--port", str(port))
+        return self.start_cluster(os.path.abspath(self.mktemp()), 2)
 
     @defer.inlineCallbacks
     def test_daemons(self):
@@ -793,7 +698,7 @@ class DaemonTests(TestCase):
         self.assertEqual(job["status"], "success", job)
         for ok, child in job["opresult"][0]["jobs"]:
             self.assertTrue(ok, child)
-            done = yield self.wait(child)
+            done = yield wait_job(self, child)
             self.assertEqual(done["status"], "success", done)
         code, instance = yield self.api("GET", "/2/instances/web1")
         self.assertEqual((instance["pnode"], instance["status"]), ("node2", "running"))

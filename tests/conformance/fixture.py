@@ -15,27 +15,17 @@ keeps a copy in the test's working directory (C{tests/run} shows these
 files after each lane) and fails the test on any failure.
 """
 
-import json
 import os
 import re
 import sys
 
 import treq
-from twisted.internet import defer, error, protocol, reactor, task
+from twisted.internet import defer, error, protocol, reactor
 from twisted.internet.endpoints import quoteStringArgument
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from tests.helpers import (
-    READER,
-    WRITER,
-    basic_auth,
-    keypair,
-    short_socket_path,
-    start_twistd,
-    subprocess_env,
-    write_keypair,
-    write_users,
-)
+from tests.cluster import RealCluster
+from tests.helpers import READER, keypair, write_keypair
 
 #: Debian's interpreter, which sees Debian's Python packages.
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -45,7 +35,6 @@ DEBIAN_BIN = "/usr/bin"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-FINAL = ("success", "error", "canceled")
 OS_NAME = "ganeti-rapi-noop"
 
 #: The instances every conformance cluster holds; C{node} indexes the joined
@@ -240,58 +229,33 @@ class Report:
             testcase.fail(self.text())
 
 
-@defer.inlineCallbacks
-def start_master(testcase, data_dir, args, listeners=1):
-    """Start C{twistd ganeti-rapi} on 127.0.0.1; the daemon and its URLs.
-
-    @param listeners: how many "serving on" lines to wait for (one per
-        C{--listen}).
-    """
-    master = yield start_twistd(testcase, "ganeti-rapi", ["--data-dir", data_dir] + args)
-    pattern = re.compile(r"ganeti-rapi serving on (\S+)")
-    for _ in range(400):
-        urls = pattern.findall(master.output)
-        if len(urls) >= listeners:
-            return master, urls
-        yield task.deferLater(reactor, 0.05, lambda: None)
-    testcase.fail("the master did not listen %d times:\n%s" % (listeners, master.output))
-
-
-class ConformanceCluster:
+class ConformanceCluster(RealCluster):
     """A real master, two real node daemons and two instances; see the module.
+
+    The master and the nodes are started and joined by L{RealCluster}, with
+    the master listening as described in the module; L{api} requests go
+    over plain HTTP.
 
     @ivar https_url: the HTTPS address (C{https://127.0.0.1:PORT}).
     @ivar http_url: the plain HTTP address.
     @ivar ca_file: the server's certificate alone (PEM), to trust as a CA.
     @ivar other_ca_file: a certificate the server's is not signed by.
-    @ivar node_names: the joined nodes, in order; L{master} the master's name.
+    @ivar node_names: the joined nodes, in order; L{master_name} the master's name.
     """
 
     def __init__(self, testcase):
         self.testcase = testcase
-        base = os.path.abspath(testcase.mktemp())
-        self.base = base
-        self.master_dir = os.path.join(base, "master")
-        self.node_dirs = [os.path.join(base, "node%d" % i) for i in (1, 2)]
+        # The shared set-up cleans up with, and fails, the test.
+        self.addCleanup = testcase.addCleanup
+        self.assertEqual = testcase.assertEqual
+        self.fail = testcase.fail
+        self.base = os.path.abspath(testcase.mktemp())
         self.node_names = ["node%d" % i for i in (1, 2)]
-        self.master = None
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self.http = treq.client.HTTPClient(Agent(reactor, pool=pool))
-
-    @defer.inlineCallbacks
-    def admin(self, *argv, data_dir=None):
-        args = [sys.executable, "-m", "ganeti_rapi.cli.admin", "--data-dir",
-                data_dir or self.master_dir] + list(argv)
-        result = yield run_program(args, env=subprocess_env(), timeout=60)
-        if result.code != 0:
-            self.testcase.fail("ganeti-rapi-admin failed:\n" + result.describe())
-        return result.out
+        self.master_name = None
 
     @defer.inlineCallbacks
     def start(self):
-        testcase = self.testcase
         os.makedirs(self.base, exist_ok=True)
-        write_users(self.master_dir)
         pem = os.path.join(self.base, "rapi.pem")
         pair = keypair("conformance-rapi", alt_names=("localhost", "127.0.0.1"))
         write_keypair(pem, pair)
@@ -302,34 +266,24 @@ class ConformanceCluster:
         with open(self.other_ca_file, "wb") as f:
             f.write(keypair("conformance-stranger").cert_pem())
 
-        self.control = short_socket_path(testcase)
-        self.daemon, urls = yield start_master(
-            testcase, self.master_dir,
-            ["--node-port", "0", "--control-socket", self.control, "--no-access-log",
-             "--listen", "ssl:0:interface=127.0.0.1:privateKey=%s" % quoteStringArgument(pem),
-             "--listen", "tcp:0:interface=127.0.0.1"],
+        yield self.start_cluster(
+            self.base, len(self.node_names),
+            master_args=["--listen", "ssl:0:interface=127.0.0.1:privateKey=%s"
+                         % quoteStringArgument(pem),
+                         "--listen", "tcp:0:interface=127.0.0.1"],
             listeners=2,
         )
+        urls = self.master_urls
         self.https_url = [u for u in urls if u.startswith("https:")][0].rstrip("/")
         self.http_url = [u for u in urls if u.startswith("http:")][0].rstrip("/")
         self.https_port = int(self.https_url.rsplit(":", 1)[1])
         self.http_port = int(self.http_url.rsplit(":", 1)[1])
-
-        exported = os.path.join(self.base, "cluster.pem")
-        yield self.admin("cluster-cert", "export", exported)
-        self.node_daemons = []
-        for name, data_dir in zip(self.node_names, self.node_dirs):
-            yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
-            node = yield start_twistd(
-                testcase, "ganeti-noded",
-                ["--data-dir", data_dir, "--listen", "tcp:0:interface=127.0.0.1"],
-            )
-            self.node_daemons.append(node)
-            yield self.admin("node", "--control-socket", self.control, "add", name,
-                             "--ip", "127.0.0.1", "--port", str(node.port))
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.client = treq.client.HTTPClient(Agent(reactor, pool=pool))
+        self.url = self.http_url
 
         code, info = yield self.api("GET", "/2/info")
-        self.master = info["master"]
+        self.master_name = info["master"]
         for spec in INSTANCES:
             body = {
                 "__version__": 1, "mode": "create", "name": spec["name"],
@@ -338,36 +292,10 @@ class ConformanceCluster:
                 "pnode": self.node_names[spec["node"]], "ip_check": False,
                 "name_check": False,
             }
-            job = yield self.run_job("POST", "/2/instances", body)
+            job = yield self.run_job("POST", "/2/instances", body, timeout=120)
             if job["status"] != "success":
-                testcase.fail("creating %s failed: %r" % (spec["name"], job))
+                self.fail("creating %s failed: %r" % (spec["name"], job))
         return self
-
-    @defer.inlineCallbacks
-    def api(self, method, path, body=None, user=WRITER):
-        """A request over plain HTTP; C{(status, decoded body)}."""
-        headers = {b"authorization": basic_auth(*user)} if user else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers[b"content-type"] = b"application/json"
-        response = yield self.http.request(method, self.http_url + path, data=data,
-                                           headers=headers)
-        text = yield response.content()
-        return response.code, (json.loads(text) if text else None)
-
-    @defer.inlineCallbacks
-    def run_job(self, method, path, body=None):
-        """Submit a job and wait for its end; the job object."""
-        code, job_id = yield self.api(method, path, body)
-        if code != 200:
-            self.testcase.fail("%s %s answered %s: %r" % (method, path, code, job_id))
-        for _ in range(2400):
-            code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
-            if job["status"] in FINAL:
-                return job
-            yield task.deferLater(reactor, 0.05, lambda: None)
-        self.testcase.fail("job %d did not end" % job_id)
 
     @defer.inlineCallbacks
     def snapshot(self):

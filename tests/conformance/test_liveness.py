@@ -14,8 +14,9 @@ import os
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from tests.conformance.fixture import DEBIAN_PYTHON, HERE, Report, run_program, start_master
-from tests.helpers import WRITER, short_socket_path, write_users
+from tests.cluster import HTTPS_ANY_PORT, start_master
+from tests.conformance.fixture import DEBIAN_PYTHON, HERE, Report, run_program
+from tests.helpers import WRITER, short_socket_path
 
 
 class LivenessTests(TestCase):
@@ -24,12 +25,8 @@ class LivenessTests(TestCase):
     @defer.inlineCallbacks
     def master(self, name, *extra):
         data_dir = os.path.join(os.path.abspath(self.mktemp()), name)
-        write_users(data_dir)
-        daemon, urls = yield start_master(
-            self, data_dir,
-            ["-p", "0", "-b", "127.0.0.1", "--node-port", "0", "--no-access-log",
-             "--control-socket", short_socket_path(self)] + list(extra),
-        )
+        daemon, urls = yield start_master(self, data_dir, short_socket_path(self),
+                                          HTTPS_ANY_PORT + extra)
         return int(urls[0].rstrip("/").rsplit(":", 1)[1])
 
     def probe(self, port, *extra):
