@@ -15,11 +15,10 @@ from ganeti_rapi.engine.exports import export_config, parse_config
 from ganeti_rapi.noded import errors
 from ganeti_rapi.noded.procedures import NodeProcedures
 from ganeti_rapi.noded.testing import make_os, run_synchronously
-from tests.helpers import EngineFixture, local_nodes
+from tests.helpers import EngineFixture, instance_body, local_nodes
 from tests.test_disk_templates import (
     MIB,
     TemplateCluster,
-    create_body,
     finished_job,
     install_provider,
 )
@@ -166,8 +165,8 @@ class LocalExportTests(ExportTestCase):
     def test_export_ext_instance(self):
         """An ext volume is attached on the primary and exported like any disk."""
         install_provider(self.node("node1"))
-        body = create_body("ext1", pnode="node1", disk_template="ext",
-                           disks=[{"size": 4, "provider": "testfiles"}])
+        body = instance_body("ext1", pnode="node1", disk_template="ext",
+                             disks=[{"size": 4, "provider": "testfiles"}])
         job = yield finished_job(self.api, "POST", "/2/instances", body)
         self.assertEqual(job["status"], "success", job)
         job = yield self.export({"target_node": "node2"}, name="ext1")
@@ -312,7 +311,7 @@ class ConfigTests(SynchronousTestCase):
     def test_sections_and_keys(self):
         nodes = local_nodes(self, [os.uname().nodename])
         api = EngineFixture(self, nodes=nodes)
-        job = api.run_job("POST", "/2/instances", create_body(
+        job = api.run_job("POST", "/2/instances", instance_body(
             "web1", disks=[{"size": 8, "name": "root"}],
             nics=[{"mode": "routed", "link": "br9", "ip": "192.0.2.7"}],
             tags=["b", "a"], osparams={"colour": "blue"}))

@@ -9,12 +9,23 @@ their shared file storage, as hosts mounting one file system would.
 
 import os
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
 from tests import test_cluster_integration as cluster_tests
 
 MIB = 1024 * 1024
+
+
+def same_bytes(first, second):
+    """Whether two files hold the same bytes (it blocks: run it in a thread)."""
+    with open(first, "rb") as a, open(second, "rb") as b:
+        while True:
+            block = a.read(16 * MIB)
+            if block != b.read(16 * MIB):
+                return False
+            if not block:
+                return True
 
 
 def create_body(name, **extra):
@@ -89,7 +100,8 @@ class LifecycleIntegrationTests(TestCase):
 
     @defer.inlineCallbacks
     def test_lifecycle(self):
-        """Create, run, change, grow, export, move, evacuate and delete instances."""
+        """Create, run, change, grow, export, import, move, evacuate and delete
+        instances."""
         # Creation: on a named node, by the built-in allocator, by hail.
         nodes = yield self.ok_job("POST", "/2/instances", create_body("web1", pnode="node1"))
         self.assertEqual(nodes, ["node1"])
@@ -133,10 +145,36 @@ class LifecycleIntegrationTests(TestCase):
         # Grow the file disk and see the file grow; export it to node2.
         yield self.ok_job("POST", "/2/instances/web9/disk/0/grow", {"amount": 512})
         self.assertEqual(os.stat(disk).st_size, 1536 * MIB)
+        with open(disk, "r+b") as f:
+            f.write(b"lifecycle: first bytes")
+            f.seek(1300 * MIB)
+            f.write(b"lifecycle: in the grown part")
         yield self.ok_job("PUT", "/2/instances/web9/export", {"target_node": "node2"})
         export = self.node_file(1, "node", "export", "web9")
         self.assertEqual(sorted(os.listdir(export)), ["config.ini", "disk0.snap"])
         self.assertEqual(os.stat(os.path.join(export, "disk0.snap")).st_size, 1536 * MIB)
+
+        # Import the export as a new instance on node3 (the export found
+        # without src_node): the image travels from node2, the new disk holds
+        # the exported bytes; deleting the instance leaves no file behind.
+        job = yield self.run_job("POST", "/2/instances", {
+            "__version__": 1, "mode": "import", "name": "imp1", "pnode": "node3",
+            "src_path": "web9", "disks": [], "nics": []})
+        self.assertEqual((job["status"], job["opresult"]), ("success", [["node3"]]), job)
+        self.assertTrue(any("Copied the image of disk 0 from node2 to node3" in entry[3]
+                            for entry in job["oplog"][0]), job["oplog"])
+        imported = self.node_file(2, "file-storage", "imp1", "disk0")
+        self.assertEqual(os.stat(imported).st_size, 1536 * MIB)
+        self.assertTrue((yield threads.deferToThread(same_bytes, imported, disk)))
+        imp1 = yield self.instance("imp1")
+        self.assertEqual((imp1["pnode"], imp1["oper_state"], imp1["os"], imp1["disk.sizes"]),
+                         ("node3", True, "ganeti-rapi-noop", [1536]))
+        self.assertEqual(os.listdir(self.node_file(2, "node", "export")), [])
+        yield self.ok_job("DELETE", "/2/instances/imp1")
+        leftovers = [f for root, dirs, files in os.walk(self.node_file(2, "file-storage"))
+                     for f in files]
+        self.assertEqual(leftovers, [])
+        self.assertNotIn("imp1", os.listdir(self.node_file(2, "node", "fake-hv")))
 
         # Migrate and fail over the shared-file instance between nodes.
         db1 = yield self.instance("db1")

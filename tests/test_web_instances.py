@@ -329,6 +329,21 @@ class CreateTests(InstanceTestCase):
                  part="dry_run")
         self.bad("POST", "/2/instances", create_body(reason=[]), part="reason")
 
+    def test_import(self):
+        """An import's src_node and src_path reach the opcode as given (an
+        absolute path too; the engine checks them)."""
+        body = {"__version__": 1, "mode": "import", "name": "inst7", "disks": [],
+                "nics": [], "src_node": "node2", "src_path": "inst9.example.com"}
+        op = self.op("POST", "/2/instances", body)
+        self.assert_params(op, "OP_INSTANCE_CREATE", instance_name="inst7", mode="import",
+                           src_node="node2", src_path="inst9.example.com", disks=[],
+                           nics=[])
+        self.assertIsNone(op["os_type"])
+        op = self.op("POST", "/2/instances", dict(body, src_node=None,
+                                                  src_path="/srv/export/inst9"))
+        self.assert_params(op, "OP_INSTANCE_CREATE", src_path="/srv/export/inst9")
+        self.assertIsNone(op.get("src_node"))
+
     def test_client_values(self):
         """Unit sizes, numeric strings and nulls, as web front ends send them."""
         body = create_body(

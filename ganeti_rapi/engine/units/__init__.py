@@ -7,6 +7,7 @@ from ganeti_rapi.engine.units import (
     debug,
     disks,
     groups,
+    imports,
     instance_changes,
     instances,
     membership,
@@ -17,7 +18,8 @@ from ganeti_rapi.engine.units import (
 )
 from ganeti_rapi.engine.units import os as os_units
 
-#: OP_ID -> unit class, for every opcode this engine can carry out.
+#: OP_ID -> unit class (or factory of units), for every opcode this engine
+#: can carry out.
 UNITS = {
     "OP_TAGS_SET": tags.TagsSet,
     "OP_TAGS_DEL": tags.TagsDel,
@@ -28,7 +30,7 @@ UNITS = {
     "OP_GROUP_ASSIGN_NODES": groups.GroupAssignNodes,
     "OP_CLUSTER_REDIST_CONF": cluster.ClusterRedistConf,
     "OP_CLUSTER_SET_PARAMS": cluster.ClusterSetParams,
-    "OP_INSTANCE_CREATE": instances.InstanceCreate,
+    "OP_INSTANCE_CREATE": imports.create_unit,
     "OP_INSTANCE_REMOVE": instances.InstanceRemove,
     "OP_INSTANCE_STARTUP": instances.InstanceStartup,
     "OP_INSTANCE_SHUTDOWN": instances.InstanceShutdown,

@@ -43,12 +43,17 @@ STAGING_SUFFIX = ".new"
 
 
 @defer.inlineCallbacks
-def copy_export_file(runner, source, target, instance_name, name, chunk=CHUNK_SIZE):
+def copy_export_file(runner, source, target, instance_name, name, chunk=CHUNK_SIZE,
+                     source_path=None):
     """Copy file C{name} of the export being made from C{source} to C{target}.
 
+    It lands in C{<instance_name>.new/} of the target's export directory.
+
+    @param source_path: where the file is in the source's export directory
+        (relative), when not in C{<instance_name>.new/} there.
     @return: the number of bytes copied.
     """
-    path = "%s%s/%s" % (instance_name, STAGING_SUFFIX, name)
+    path = source_path or "%s%s/%s" % (instance_name, STAGING_SUFFIX, name)
     offset = 0
     while True:
         piece = yield runner.run(source, "export_read", None, path=path, offset=offset,

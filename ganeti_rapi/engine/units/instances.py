@@ -6,7 +6,8 @@ created and removed through the disk template drivers of
 L{ganeti_rapi.engine.disktemplates} (file disks are real sparse files in
 the node's file-storage directory, named by their index inside a directory
 per instance), the OS definition's create script runs on the primary node,
-and the hypervisor starts and stops the instance there.
+and the hypervisor starts and stops the instance there.  Creation from an
+export (mode C{import}) is L{ganeti_rapi.engine.units.imports}.
 """
 
 import ipaddress
@@ -38,6 +39,12 @@ SUPPORTED_TEMPLATES = disktemplates.SUPPORTED
 
 #: Seconds an OS create script may run.
 OS_SCRIPT_TIMEOUT = 3600
+
+#: Why C{remote-import} creations are refused.
+REMOTE_IMPORT_UNSUPPORTED = (
+    "Remote imports (instance creation mode 'remote-import', from another"
+    " cluster) are not supported by this cluster"
+)
 
 
 # -- what node daemons are told about an instance ------------------------------
@@ -203,6 +210,9 @@ def _nic_ip(ip, network, index):
 class InstanceCreate(Unit):
     """Create an instance: place it, make its disks, install its OS, start it."""
 
+    #: The creation mode this unit carries out.
+    mode = "create"
+
     def lock_requests(self):
         requests = [(locks.LEVEL_INSTANCE, self.op["instance_name"], True)]
         if self.op.get("pnode"):
@@ -325,10 +335,14 @@ class InstanceCreate(Unit):
 
     def check_basics(self):
         op = self.op
-        if op["mode"] != "create":
+        if op["mode"] == "remote-import":
+            raise OpPrereqError(REMOTE_IMPORT_UNSUPPORTED, ECODE_INVAL)
+        if op["mode"] != self.mode:
+            # Imports read their export first (L{imports.InstanceImport}),
+            # which a multi-allocation does not.
             raise OpPrereqError(
-                "Instance creation mode '%s' is not supported by this cluster yet"
-                % op["mode"], ECODE_INVAL,
+                "Instance creation mode '%s' is not possible here; an import is"
+                " a creation job of its own" % op["mode"], ECODE_INVAL,
             )
         name = op["instance_name"]
         if self.config.instance_by_name(name) is not None:
@@ -477,14 +491,7 @@ class InstanceCreate(Unit):
             yield self.remove_disks(node, created)
             raise
         try:
-            if not self.op.get("no_install") and instance.os:
-                self.env.feedback("Running the OS create script of %s on %s"
-                                  % (instance.os, node.name))
-                result = yield self.env.nodes.run(
-                    node, "os_create", OS_SCRIPT_TIMEOUT,
-                    instance=instance_wire(self.config, instance), reinstall=False,
-                )
-                self.env.feedback("OS installation log: %s" % result.get("log_file"))
+            yield self.install(instance, node)
             if self.op.get("start", True):
                 yield self.env.nodes.run(
                     node, "instance_start", None,
@@ -497,6 +504,21 @@ class InstanceCreate(Unit):
             yield self.remove_disks(node, created)
             raise
         return [node.name]
+
+    @defer.inlineCallbacks
+    def install(self, instance, node):
+        """Fill the new instance's disks: the OS create script, unless C{no_install}.
+
+        The instance is in the configuration; a failure removes it.
+        """
+        if not self.op.get("no_install") and instance.os:
+            self.env.feedback("Running the OS create script of %s on %s"
+                              % (instance.os, node.name))
+            result = yield self.env.nodes.run(
+                node, "os_create", OS_SCRIPT_TIMEOUT,
+                instance=instance_wire(self.config, instance), reinstall=False,
+            )
+            self.env.feedback("OS installation log: %s" % result.get("log_file"))
 
     def remove_disks(self, node, disks):
         """Remove disks made so far; failures are only reported."""
