@@ -314,7 +314,7 @@ def cluster_fixture(nodes, instances):
 
         name = "c%dn%di" % (nodes, instances)
         data_dir = ctx.path(name + "-data")
-        keypair = certs.generate("ganeti-rapi cluster", key_type="rsa")
+        keypair = certs.generate("ganeti-rapi cluster", key_type=certs.CLUSTER_KEY_TYPE)
         cert = data_dir + "-cluster.pem"
         with open(cert, "wb") as f:
             f.write(keypair.pem())

@@ -151,7 +151,8 @@ def prepare_data_dir(options):
 
 def cluster_keypair(data_dir):
     """The cluster certificate of C{data_dir}, made on the first start."""
-    pair, created = certs.ensure(data_dir.cluster_cert, "ganeti-rapi cluster")
+    pair, created = certs.ensure(data_dir.cluster_cert, "ganeti-rapi cluster",
+                                 key_type=certs.CLUSTER_KEY_TYPE)
     if created:
         log.info("Generated the cluster certificate {path}", path=data_dir.cluster_cert)
     return pair

@@ -11,7 +11,12 @@ from treq.client import HTTPClient
 from treq.content import content
 from treq.testing import StubTreq
 from twisted.internet import defer, error, reactor, ssl
-from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ClientEndpoint,
+)
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -21,6 +26,7 @@ from twisted.web.client import (
     HTTPConnectionPool,
     ResponseFailed,
     ResponseNeverReceived,
+    URI,
 )
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
@@ -28,7 +34,7 @@ from zope.interface import implementer
 from ganeti_rapi import jsonutil
 from ganeti_rapi.noded.procedures import NodeProcedures
 from ganeti_rapi.rpc import errors
-from ganeti_rapi.rpc.client import NodeRpcClient
+from ganeti_rapi.rpc.client import NodeEndpoints, NodeRpcClient
 from ganeti_rapi.rpc.server import make_site, make_tls_site_factory
 from ganeti_rapi.rpc.tls import (
     ClusterClientPolicy,
@@ -197,6 +203,26 @@ class ResourceTests(SynchronousTestCase):
         self.assertEqual(response.code, 400)
         self.assertIn("add", answer["error"]["message"])
         self.assertEqual(self.procedures.calls, [])
+
+
+class EndpointTests(SynchronousTestCase):
+    """Node addresses are connected to directly; names are still resolved."""
+
+    def endpoint(self, url):
+        policy = ClusterClientPolicy(keypair(), [keypair().digest()])
+        return NodeEndpoints(reactor, policy).endpointForURI(URI.fromBytes(url))
+
+    def test_addresses_and_names(self):
+        """An IPv4 or IPv6 address gets a plain TCP endpoint, a name HostnameEndpoint."""
+        for url, kind, host in (
+            (b"https://192.0.2.7:1811/", TCP4ClientEndpoint, "192.0.2.7"),
+            (b"https://[2001:db8::7]:1811/", TCP6ClientEndpoint, "2001:db8::7"),
+            (b"https://node1.example.com:1811/", HostnameEndpoint, None),
+        ):
+            wrapped = self.endpoint(url)._wrappedEndpoint
+            self.assertIsInstance(wrapped, kind)
+            if host is not None:
+                self.assertEqual((wrapped._host, wrapped._port), (host, 1811))
 
 
 class DigestTests(SynchronousTestCase):

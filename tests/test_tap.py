@@ -115,6 +115,11 @@ class MakeServiceTests(SynchronousTestCase):
             certs.x509.SubjectAlternativeName
         )
         self.assertIn("localhost", san.value.get_values_for_type(certs.x509.DNSName))
+        # Clients see an RSA key; only our own daemons see the cluster
+        # certificate, whose handshakes ECDSA makes cheap.
+        self.assertIsInstance(certs.load(cert).key, certs.rsa.RSAPrivateKey)
+        cluster = certs.load(os.path.join(data_dir, "server.pem"))
+        self.assertIsInstance(cluster.key, certs.ec.EllipticCurvePrivateKey)
 
 
 class _Probe(protocol.Protocol):

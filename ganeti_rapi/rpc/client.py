@@ -13,13 +13,24 @@ handshake costs far more than a request.  Requests go straight to
 twisted.web's C{Agent} with the body as bytes: the layers a general HTTP
 client adds (URL parsing with IDNA, cookies, redirects, content decoding,
 a body producer scheduled on a cooperator) cost more than the request
-itself, which a fan-out to a thousand nodes pays a thousand times.
+itself, which a fan-out to a thousand nodes pays a thousand times.  For
+the same reason a node's address, an IP address in Ganeti, is connected
+to directly (L{NodeEndpoints}), not through the name resolution and
+address racing of C{HostnameEndpoint}, which the first listing of a big
+cluster would otherwise pay once per node.
 """
 
+import ipaddress
 import re
 
 from OpenSSL import SSL
 from twisted.internet import defer, error, protocol
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
 from twisted.web.client import (
     Agent,
     HTTPConnectionPool,
@@ -31,7 +42,7 @@ from twisted.web.client import (
 )
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer
 from zope.interface import implementer
 
 from ganeti_rapi import jsonutil
@@ -45,6 +56,33 @@ _PROCEDURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 DEFAULT_TIMEOUT = 30
 
 _HEADERS = {b"Content-Type": [b"application/json"], b"Accept": [b"application/json"]}
+
+
+@implementer(IAgentEndpointFactory)
+class NodeEndpoints:
+    """Where C{Agent} connects for a node's URL: straight to an IP address.
+
+    A host name (allowed, though Ganeti records nodes by address) still
+    goes through C{HostnameEndpoint}.  Either way TLS is the policy's.
+    """
+
+    def __init__(self, reactor, policy, connect_timeout=DEFAULT_TIMEOUT):
+        self._reactor = reactor
+        self._policy = policy
+        self._connect_timeout = connect_timeout
+
+    def endpointForURI(self, uri):
+        host = uri.host.decode("ascii")
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            endpoint = HostnameEndpoint(self._reactor, uri.host, uri.port,
+                                        timeout=self._connect_timeout)
+        else:
+            kind = TCP4ClientEndpoint if address.version == 4 else TCP6ClientEndpoint
+            endpoint = kind(self._reactor, str(address), uri.port,
+                            timeout=self._connect_timeout)
+        return wrapClientTLS(self._policy.creatorForNetloc(uri.host, uri.port), endpoint)
 
 
 @implementer(IBodyProducer)
@@ -148,7 +186,8 @@ class NodeRpcClient:
         self.timeout = timeout
         self.policy = ClusterClientPolicy(cluster_keypair, expected_digests)
         self.pool = pool if pool is not None else HTTPConnectionPool(reactor)
-        self._agent = Agent(reactor, contextFactory=self.policy, pool=self.pool)
+        self._agent = Agent.usingEndpointFactory(
+            reactor, NodeEndpoints(reactor, self.policy), pool=self.pool)
 
     def call(self, host, port, procedure, /, **kwargs):
         """Call C{procedure} on the node daemon at C{host}:C{port}.
