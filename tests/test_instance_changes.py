@@ -12,6 +12,7 @@ import os
 from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
 
+from ganeti_rapi.noded.errors import HypervisorError
 from tests.helpers import READER
 from tests.test_instances import InstanceTestCase, create_body
 
@@ -299,6 +300,141 @@ class DiskTests(ChangeTestCase):
                                   "wrong_input", "diskless")
         self.assertEqual(os.listdir(os.path.join(self.storage("node1"), "web1")),
                          ["disk0"])
+
+
+class HotplugTests(ChangeTestCase):
+    """OP_INSTANCE_SET_PARAMS's hotplug and hotplug_if_possible on running web1.
+
+    The fake hypervisor of the in-process nodes cannot hot-plug; where a test
+    needs one that can, node1's fake hypervisor is given hot-plug methods
+    that record what they are asked.
+    """
+
+    def oplog(self, job):
+        return str(job["oplog"])
+
+    def can_hotplug(self, fail=()):
+        """node1's hypervisor hot-plugs from now on (except device types in C{fail})."""
+        hv = self.nodes.procedures["node1"].hypervisors.get("fake")
+        self.calls = []
+
+        def supported(instance):
+            self.calls.append(("supported", instance["name"]))
+            return defer.succeed(True)
+
+        def plug(instance, action, dev_type, device, seq=None, block_device=None):
+            disk_file = None
+            if dev_type == "disk":
+                disk_file = os.path.exists(os.path.join(self.storage("node1"),
+                                                        device["logical_id"][1]))
+            self.calls.append((action, dev_type, device["uuid"], seq, disk_file,
+                               len(instance["disks"]), len(instance["nics"])))
+            if dev_type in fail:
+                return defer.fail(HypervisorError("QEMU says no"))
+            return defer.succeed({"id": "hot%s-1" % dev_type, "slot": 5})
+
+        self.patch(hv, "hotplug_supported", supported)
+        self.patch(hv, "hotplug_device", plug)
+
+    def test_defaulted_on_a_hypervisor_that_cannot(self):
+        """hotplug not given: the fake hypervisor's answer is a warning and the NIC
+        change waits for the next start; disks of a running instance stay refused."""
+        job = self.modify("web1", {"nics": [["add", {}]]})
+        self.assertEqual(job["status"], "success", job)
+        self.assertEqual(len(job["opresult"][0]), 1)
+        log = self.oplog(job)
+        self.assertIn("Hotplug is not supported by the fake hypervisor", log)
+        self.assertIn("without hot-plugging", log)
+        self.assertIn("next started", log)
+        self.assertEqual(len(self.instance("web1")["nic.macs"]), 2)
+        self.api.assert_job_error(self.modify("web1", {"disks": [["add", {"size": 32}]]}),
+                                  "wrong_state", "running")
+
+    def test_explicit_hotplug_on_a_hypervisor_that_cannot(self):
+        """hotplug: true that cannot be done is wrong_state (Ganeti's check), even
+        with hotplug_if_possible; nothing changes."""
+        for body in ({"hotplug": True}, {"hotplug": True, "hotplug_if_possible": True}):
+            job = self.modify("web1", dict(body, nics=[["add", {}]]))
+            self.api.assert_job_error(job, "wrong_state", "Hotplug is not possible")
+            self.assertIn("fake hypervisor", job["opresult"][0][1][0])
+        self.assertEqual(len(self.instance("web1")["nic.macs"]), 1)
+
+    def test_if_possible_and_off(self):
+        """hotplug_if_possible goes on without hot-plug where it cannot; hotplug:
+        false does not even ask."""
+        job = self.modify("web1", {"nics": [["add", {}]], "hotplug": False,
+                                   "hotplug_if_possible": True})
+        self.assertEqual(job["status"], "success", job)
+        self.assertIn("Hotplug is not supported", self.oplog(job))
+        job = self.modify("web1", {"nics": [["add", {}]], "hotplug": False})
+        self.assertEqual(job["status"], "success", job)
+        self.assertNotIn("Hotplug", self.oplog(job))
+        self.assertIn("next started", self.oplog(job))
+
+    def test_stopped_instance(self):
+        """A stopped instance has nothing to hot-plug into: hotplug: true is fine."""
+        self.stop("web1")
+        job = self.modify("web1", {"nics": [["add", {}]], "hotplug": True})
+        self.assertEqual(job["status"], "success", job)
+        self.assertNotIn("otplug", self.oplog(job))
+
+    def test_nics_hot_plugged(self):
+        """NICs added, changed and removed on a hypervisor that can are hot-plugged,
+        each reported after its change as Ganeti does."""
+        self.can_hotplug()
+        result = self.changes("web1", {"nics": [["add", {"link": "br1"}]]})
+        self.assertEqual(result[1], ["nic.1", "hotplug:done"])
+        self.assertTrue(result[0][1].startswith("add:mac="))
+        nic_uuid = self.config_instance("web1").nics[1].uuid
+        self.assertEqual(self.calls, [("supported", "web1"),
+                                      ("add", "nic", nic_uuid, 1, None, 1, 2)])
+        del self.calls[:]
+        job = self.modify("web1", {"nics": [[1, {"ip": "192.0.2.5"}]]})
+        self.assertEqual(job["opresult"][0], [["nic.ip/1", "192.0.2.5"],
+                                              ["nic/1", "hotplug:done"]])
+        self.assertIn("Hot-plugged NIC 1", self.oplog(job))
+        self.assertNotIn("next started", self.oplog(job))
+        # A name is the configuration's only: nothing to plug.
+        self.assertEqual(self.changes("web1", {"nics": [[1, {"name": "n1"}]]}),
+                         [["nic.name/1", "n1"]])
+        self.assertEqual(self.changes("web1", {"nics": [["remove", "n1", {}]]}),
+                         [["NIC/1", "remove"], ["NIC/1", "hotplug:done"]])
+        self.assertEqual([c[:4] for c in self.calls if c[0] != "supported"],
+                         [("modify", "nic", nic_uuid, 1), ("remove", "nic", nic_uuid, 1)])
+        # Added and removed in one request: never plugged in.
+        del self.calls[:]
+        self.changes("web1", {"nics": [["add", -1, {}], ["remove", -1, {}]]})
+        self.assertEqual([c for c in self.calls if c[0] != "supported"], [])
+
+    def test_disks_hot_plugged(self):
+        """A running instance gets and loses disks by hot-plug: the new file exists
+        when it is plugged in, the removed one still exists when it is unplugged."""
+        self.can_hotplug()
+        self.assertEqual(self.changes("web1", {"disks": [["add", {"size": 32}]]}),
+                         [["disk/1", "add:size=32,mode=rw"], ["disk/1", "hotplug:done"]])
+        disk = self.config_instance("web1").disks[1]
+        self.assertEqual(self.calls[-1], ("add", "disk", disk.uuid, 1, True, 2, 1))
+        self.assertEqual(self.changes("web1", {"disks": [["remove", 1, {}]]}),
+                         [["disk/1", "remove"], ["disk/1", "hotplug:done"]])
+        self.assertEqual(self.calls[-1], ("remove", "disk", disk.uuid, 1, True, 1, 1))
+        self.assertFalse(os.path.exists(self.disk_file("node1", "web1", 1)))
+
+    def test_failure_is_reported(self):
+        """A device the node cannot plug is hotplug:failed with a warning; the
+        configuration changes all the same, as in Ganeti."""
+        self.can_hotplug(fail=("disk",))
+        job = self.modify("web1", {"disks": [["add", {"size": 16}]],
+                                   "nics": [["add", {}]]})
+        self.assertEqual(job["status"], "success", job)
+        result = job["opresult"][0]
+        self.assertEqual([result[0][0], result[1]], ["disk/1", ["disk/1", "hotplug:failed"]])
+        self.assertEqual(result[3], ["nic.1", "hotplug:done"])
+        self.assertIn("WARNING: could not hot-plug disk 1", self.oplog(job))
+        self.assertIn("QEMU says no", self.oplog(job))
+        instance = self.instance("web1")
+        self.assertEqual((len(instance["disk.sizes"]), len(instance["nic.macs"])), (2, 2))
+        # Disks first, then NICs.
+        self.assertEqual([c[1] for c in self.calls if c[0] != "supported"], ["disk", "nic"])
 
 
 class ReinstallTests(ChangeTestCase):

@@ -3,10 +3,11 @@
 The guest (L{tests.kvmguest}: Debian's cloud kernel and a busybox
 initramfs) runs under TCG (C{kvm_flag: disabled}) with a C{sharedfile}
 disk both nodes reach, so it can migrate live between the two node
-daemons over 127.0.0.1.  What it prints on its serial console (the log
-QEMU keeps of it, and the console's unix socket) shows what happened
-inside it.  Every wait is bounded; every QEMU left by a failing test is
-killed by the pid in its pidfile.
+daemons over 127.0.0.1 (or, in L{KvmHotplugTests}, inside a network
+namespace, with NICs and disks hot-plugged into it).  What it prints on
+its serial console (the log QEMU keeps of it, and the console's unix
+socket) shows what happened inside it.  Every wait is bounded; every
+QEMU left by a failing test is killed by the pid in its pidfile.
 """
 
 import os
@@ -198,6 +199,18 @@ class KvmClusterTestCase(TestCase):
             return ""
 
     @defer.inlineCallbacks
+    def migrate_live(self, boot_id):
+        """Migrate the guest from node1 to node2, where it keeps counting
+        without booting again."""
+        before = yield self.wait_serial("node1", r"GUEST-COUNT (\d+) " + boot_id)
+        yield self.ok_job("PUT", "/2/instances/%s/migrate" % NAME, {"target_node": "node2"})
+        instance = yield self.instance()
+        self.assertEqual((instance["pnode"], instance["oper_state"]), ("node2", True))
+        counted = yield self.wait_serial("node2", r"GUEST-COUNT (\d+) " + boot_id)
+        self.assertGreater(int(counted.group(1)), int(before.group(1)))
+        self.assertNotIn("GUEST-BOOTED", self.serial_log("node2"))
+
+    @defer.inlineCallbacks
     def wait_serial(self, node, pattern, timeout=120, after=0):
         """The first match of C{pattern} in the serial log past offset C{after}."""
         regex = re.compile(pattern)
@@ -291,13 +304,7 @@ class KvmIntegrationTests(KvmClusterTestCase):
         self.assertEqual(qemu_pids(self.node_dirs), pids)
 
         # Live migration to node2 while the guest keeps counting.
-        before = yield self.wait_serial("node1", r"GUEST-COUNT (\d+) " + boot_id)
-        yield self.ok_job("PUT", "/2/instances/%s/migrate" % NAME, {"target_node": "node2"})
-        instance = yield self.instance()
-        self.assertEqual((instance["pnode"], instance["oper_state"]), ("node2", True))
-        counted = yield self.wait_serial("node2", r"GUEST-COUNT (\d+) " + boot_id)
-        self.assertGreater(int(counted.group(1)), int(before.group(1)))
-        self.assertNotIn("GUEST-BOOTED", self.serial_log("node2"))
+        yield self.migrate_live(boot_id)
         pids = qemu_pids(self.node_dirs)
         self.assertEqual([os.path.dirname(os.path.dirname(os.path.dirname(p)))
                           for p in pids], [self.nodes["node2"][0]])
@@ -364,16 +371,17 @@ class KvmIntegrationTests(KvmClusterTestCase):
         yield self.ok_job("DELETE", "/2/instances/%s" % NAME)
 
 
-class KvmNetworkTests(KvmClusterTestCase):
-    """NICs of a guest on a node daemon inside a network namespace of the test's.
+class KvmNamespaceTestCase(KvmClusterTestCase):
+    """Node daemons (C{NODES}) inside a network namespace of the test's; no
+    tests of its own.
 
     The namespace holds a bridge (C{gntbr0}, 198.18.78.1/24) and an address
     on its loopback (198.18.79.1) for a routed NIC; the master on the host
-    reaches the node daemon over a veth pair.  The guest sets up each NIC
-    from its kernel arguments and pings the namespace's side of it.
+    reaches the node daemons over a veth pair.
     """
 
     BRIDGE = "gntbr0"
+    NODES = ("node1",)
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -383,13 +391,22 @@ class KvmNetworkTests(KvmClusterTestCase):
         yield self.netns.inside(netns.IP, "addr", "add", "198.18.78.1/24", "dev", self.BRIDGE)
         yield self.netns.inside(netns.IP, "link", "set", self.BRIDGE, "up")
         yield self.netns.inside(netns.IP, "addr", "add", "198.18.79.1/32", "dev", "lo")
-        yield self.start_cluster([("node1", netns.INSIDE_ADDRESS, self.netns.exec_prefix)])
+        yield self.start_cluster([(name, netns.INSIDE_ADDRESS, self.netns.exec_prefix)
+                                  for name in self.NODES])
 
     @defer.inlineCallbacks
     def taps(self):
         """The names of the tap devices in the namespace."""
         out = yield self.netns.inside(netns.IP, "-o", "link", "show")
         return sorted(re.findall(r"^\d+: (gnt\d+)[:@]", out, re.M))
+
+
+class KvmNetworkTests(KvmNamespaceTestCase):
+    """NICs of a guest on a node daemon inside a network namespace.
+
+    The guest sets up each NIC from its kernel arguments and pings the
+    namespace's side of it.
+    """
 
     @defer.inlineCallbacks
     def test_bridged_and_routed_nics(self):
@@ -434,3 +451,96 @@ class KvmNetworkTests(KvmClusterTestCase):
         yield self.ok_job("DELETE", "/2/instances/%s" % NAME)
         self.assertEqual(qemu_pids(self.node_dirs), {})
         self.assertEqual((yield self.taps()), [])
+
+
+class KvmHotplugTests(KvmNamespaceTestCase):
+    """Hot-plug into a running guest, and live migration of what was plugged in.
+
+    Two node daemons run in one namespace, so both reach its bridge and the
+    shared file storage, and the guest migrates between them over the
+    namespace's address.  The guest boots without NICs; the one plugged in
+    becomes its C{eth0}, which it sets up from C{guest_net} and pings
+    through, and a disk plugged in becomes C{vdb}.
+    """
+
+    NODES = ("node1", "node2")
+    HOT_DISK_MIB = 32
+
+    @defer.inlineCallbacks
+    def plug(self, node):
+        """Hot-plug a bridged NIC and a disk; the guest uses both."""
+        offset = len(self.serial_log(node))
+        job = yield self.run_job("PUT", "/2/instances/%s/modify" % NAME, {
+            "hotplug": True,
+            "nics": [["add", {"mode": "bridged", "link": self.BRIDGE}]],
+            "disks": [["add", {"size": self.HOT_DISK_MIB}]],
+        })
+        self.assertEqual(job["status"], "success", job)
+        result = job["opresult"][0]
+        self.assertEqual([entry for entry in result if entry[1].startswith("hotplug")],
+                         [["disk/1", "hotplug:done"], ["nic.0", "hotplug:done"]], job)
+        self.assertIn("Hot-plugged NIC 0", str(job["oplog"]))
+        instance = yield self.instance()
+        self.assertEqual(instance["disk.sizes"], [64, self.HOT_DISK_MIB])
+        (mac,) = instance["nic.macs"]
+        found = yield self.wait_serial(node, r"GUEST-NET eth0 (\S+) (\w+)", after=offset)
+        self.assertEqual((found.group(1), found.group(2)), (mac, "ok"),
+                         self.serial_log(node)[-2000:])
+        found = yield self.wait_serial(node, r"GUEST-DISK vdb (\d+)", after=offset)
+        self.assertEqual(int(found.group(1)) * 512, self.HOT_DISK_MIB * MIB)
+        taps = yield self.taps()
+        self.assertEqual(len(taps), 1, taps)
+        bridged = yield self.netns.inside(netns.IP, "-o", "link", "show", "master", self.BRIDGE)
+        self.assertRegex(bridged, r"(?m)^\d+: %s[:@]" % taps[0])
+        yield self.netns.inside(kvmguest.BUSYBOX, "ping", "-c", "1", "-W", "5", "198.18.78.2")
+
+    @defer.inlineCallbacks
+    def unplug(self, node):
+        """Hot-unplug the NIC and the extra disk; gone in the guest, no tap left."""
+        offset = len(self.serial_log(node))
+        job = yield self.run_job("PUT", "/2/instances/%s/modify" % NAME, {
+            "hotplug": True, "nics": [["remove", 0, {}]], "disks": [["remove", 1, {}]],
+        })
+        self.assertEqual(job["status"], "success", job)
+        self.assertEqual(job["opresult"][0], [["disk/1", "remove"], ["disk/1", "hotplug:done"],
+                                              ["NIC/0", "remove"], ["NIC/0", "hotplug:done"]])
+        yield self.wait_serial(node, r"GUEST-NET-GONE eth0", after=offset)
+        yield self.wait_serial(node, r"GUEST-DISK-GONE vdb", after=offset)
+        self.assertEqual((yield self.taps()), [])
+        instance = yield self.instance()
+        self.assertEqual((instance["nic.macs"], instance["disk.sizes"]), ([], [64]))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.shared, NAME))), ["disk0"])
+
+    @defer.inlineCallbacks
+    def test_hotplug_and_migrate(self):
+        """A NIC and a disk plugged into and out of a running guest; plugged in
+        again, they migrate live with it and can be unplugged on the target."""
+        body = {
+            "__version__": 1, "mode": "create", "name": NAME, "os": "ganeti-rapi-noop",
+            "hypervisor": "kvm", "pnode": "node1", "disk_template": "sharedfile",
+            "disks": [{"size": 64}], "nics": [],
+            "beparams": {"maxmem": 128, "minmem": 128},
+            "hvparams": self.hvparams(
+                kernel_args="quiet panic=-1 guest_net=eth0:198.18.78.2/24:198.18.78.1"),
+        }
+        yield self.ok_job("POST", "/2/instances", body)
+        booted = yield self.wait_serial("node1", r"GUEST-BOOTED (\S+)")
+        boot_id = booted.group(1)
+        yield self.wait_serial("node1", r"GUEST-DISK vda \d+")
+
+        yield self.plug("node1")
+        yield self.unplug("node1")
+        yield self.plug("node1")
+
+        # Live migration: the target starts QEMU with the plugged-in devices in
+        # the source's PCI slots, and the guest keeps running and reachable.
+        yield self.migrate_live(boot_id)
+        self.assertEqual(len((yield self.taps())), 1)
+        yield self.netns.inside(kvmguest.BUSYBOX, "ping", "-c", "1", "-W", "5", "198.18.78.2")
+
+        # The devices keep their ids there: they unplug from the migrated guest.
+        yield self.unplug("node2")
+        yield self.wait_serial("node2", r"GUEST-COUNT \d+ " + boot_id,
+                               after=len(self.serial_log("node2")))
+        yield self.ok_job("DELETE", "/2/instances/%s" % NAME)
+        self.assertEqual(qemu_pids(self.node_dirs), {})

@@ -655,6 +655,28 @@ class OperationTests(InstanceTestCase):
                  part="disks[0].size")
         self.bad("PUT", "/2/instances/inst1/modify", {"memory": 1}, part="memory")
 
+    def test_modify_hotplug(self):
+        """hotplug and hotplug_if_possible reach the opcode as sent (Synnefo's
+        hotplug_if_possible, the web managers' hotplug: false); left out,
+        hotplug is null (Ganeti's true, without failing where hot-plug is
+        impossible) and hotplug_if_possible false."""
+        nics = [["add", {}]]
+        op = self.op("PUT", "/2/instances/inst1/modify", {"nics": nics})
+        self.assertIsNone(op["hotplug"])
+        self.assertIs(op["hotplug_if_possible"], False)
+        op = self.op("PUT", "/2/instances/inst1/modify",
+                     {"nics": nics, "hotplug_if_possible": True})
+        self.assert_params(op, "OP_INSTANCE_SET_PARAMS", hotplug_if_possible=True)
+        op = self.op("PUT", "/2/instances/inst1/modify",
+                     {"beparams": {"vcpus": 2}, "hotplug": False})
+        self.assert_params(op, "OP_INSTANCE_SET_PARAMS", hotplug=False)
+        op = self.op("PUT", "/2/instances/inst1/modify", {"nics": nics, "hotplug": True})
+        self.assert_params(op, "OP_INSTANCE_SET_PARAMS", hotplug=True)
+        self.bad("PUT", "/2/instances/inst1/modify", {"nics": nics, "hotplug": "yes"},
+                 part="hotplug")
+        self.bad("PUT", "/2/instances/inst1/modify",
+                 {"nics": nics, "hotplug_if_possible": 1}, part="hotplug_if_possible")
+
     def test_unknown_instance(self):
         """Jobs are submitted for any name; the units find out it is unknown."""
         op = self.op("PUT", "/2/instances/nosuch/startup")

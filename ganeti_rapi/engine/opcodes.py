@@ -854,7 +854,11 @@ def _opcodes():
                 _p_wait_for_sync,
                 O("offline", t_bool, "Mark offline or online"),
                 _p_conflicts_check,
-                P("hotplug", t_bool, True, "Hotplug devices where possible"),
+                # Ganeti's default is true; null (not given) is kept apart
+                # from an explicit true: see InstanceSetParams.check_hotplug.
+                O("hotplug", t_bool, "Hot-plug NIC and disk changes (default: true)"),
+                P("hotplug_if_possible", t_bool, False,
+                  "Hot-plug NIC and disk changes if the hypervisor can"),
                 O("instance_communication", t_bool, "Instance communication"),
             ],
             dsc_field="instance_name",

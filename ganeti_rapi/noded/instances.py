@@ -131,3 +131,20 @@ class InstanceProcedures:
     async def console(self, instance):
         instance, hv = self._hv(instance)
         return hv.get_console(instance)
+
+    async def hotplug_supported(self, instance):
+        instance, hv = self._hv(instance)
+        return await hv.hotplug_supported(instance)
+
+    async def hotplug_device(self, instance, action, dev_type, device, seq=None):
+        instance, hv = self._hv(instance)
+        if not isinstance(device, dict):
+            raise InvalidArgument("device must be a JSON object")
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+            raise InvalidArgument("seq must be an integer")
+        block_device = None
+        if dev_type == "disk" and action == "add" and hv.needs_block_devices:
+            path, backend = self.storage.disk_device(device)
+            block_device = [path, device.get("mode") or "rw",
+                            "block" if backend == "block" else "file"]
+        return await hv.hotplug_device(instance, action, dev_type, device, seq, block_device)

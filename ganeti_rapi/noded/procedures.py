@@ -236,6 +236,22 @@ class NodeProcedures:
         """The console object of an instance."""
         return _deferred(self.instances.console, instance)
 
+    def rpc_hotplug_supported(self, instance):
+        """True if devices can be hot-plugged into the running instance; else
+        an error saying why not."""
+        return _deferred(self.instances.hotplug_supported, instance)
+
+    def rpc_hotplug_device(self, instance, action, dev_type, device, seq=None):
+        """Add, remove or modify a NIC or disk of the running instance."""
+
+        async def run():
+            if dev_type == "disk" and action == "add" and isinstance(device, dict):
+                await self.disks.attach([device])
+            return await self.instances.hotplug_device(instance, action, dev_type,
+                                                       device, seq)
+
+        return _deferred(run)
+
     # -- storage --------------------------------------------------------------
 
     def rpc_storage_list(self, storage_type, name_or_path=None, fields=None):

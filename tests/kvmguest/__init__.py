@@ -8,10 +8,17 @@ C{/init} that prints on the serial console:
  - C{GUEST-BOOTED <boot id>} once user space runs;
  - C{GUEST-DISK <sectors>}: the size of C{/dev/vda} in 512-byte sectors;
  - C{GUEST-NET <interface> <mac> ok|failed} for each C{iface:address:peer}
-   of the kernel argument C{guest_net=...} (comma-separated): the
+   of the kernel argument C{guest_net=...} (comma-separated) once that
+   interface exists, at boot or when it is hot-plugged later: the
    interface is given the address and a route to the peer, and whether the
-   peer answered a ping is printed;
+   peer answered a ping is printed; C{GUEST-NET-GONE <interface>} when it
+   goes away (hot-unplugged);
+ - C{GUEST-DISK <name> <sectors>} for every virtio disk (C{vda}, C{vdb}...)
+   once it exists, at boot or hot-plugged, and C{GUEST-DISK-GONE <name>}
+   when it goes away;
  - C{GUEST-COUNT <n> <boot id>} every second.
+
+Interfaces and disks are looked for twice a second.
 
 A press of the ACPI power button powers the guest off.  Everything is
 cached in L{CACHE_DIR}; L{build} is blocking (call it in a thread).
@@ -54,21 +61,58 @@ done
 i=0
 while [ ! -e /sys/block/vda/size ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "GUEST-DISK $(cat /sys/block/vda/size 2>/dev/null || echo none)"
+net_up() {
+    dev=$1; addr=$2; peer=$3
+    ip link set $dev up
+    ip addr add $addr dev $dev
+    ip route add $peer/32 dev $dev 2>/dev/null
+    result=failed
+    i=0
+    while [ $i -lt 30 ]; do
+        if ping -c 1 -W 1 $peer >/dev/null 2>&1; then result=ok; break; fi
+        i=$((i+1)); sleep 0.5
+    done
+    echo "GUEST-NET $dev $(cat /sys/class/net/$dev/address 2>/dev/null) $result"
+}
 (
-    for spec in $(sed -n 's/.*guest_net=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' '); do
-        dev=${spec%%%%:*}; rest=${spec#*:}; addr=${rest%%%%:*}; peer=${rest#*:}
-        i=0
-        while [ ! -e /sys/class/net/$dev ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-        ip link set $dev up
-        ip addr add $addr dev $dev
-        ip route add $peer/32 dev $dev 2>/dev/null
-        result=failed
-        i=0
-        while [ $i -lt 30 ]; do
-            if ping -c 1 -W 1 $peer >/dev/null 2>&1; then result=ok; break; fi
-            i=$((i+1)); sleep 0.5
+    specs=$(sed -n 's/.*guest_net=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+    nets=" "; disks=" "
+    while true; do
+        for spec in $specs; do
+            dev=${spec%%%%:*}; rest=${spec#*:}; addr=${rest%%%%:*}; peer=${rest#*:}
+            [ -e /sys/class/net/$dev ] || continue
+            case "$nets" in
+                *" $dev "*) ;;
+                *) nets="$nets$dev "; net_up $dev $addr $peer & ;;
+            esac
         done
-        echo "GUEST-NET $dev $(cat /sys/class/net/$dev/address 2>/dev/null) $result"
+        kept=" "
+        for dev in $nets; do
+            if [ -e /sys/class/net/$dev ]; then
+                kept="$kept$dev "
+            else
+                echo "GUEST-NET-GONE $dev"
+            fi
+        done
+        nets=$kept
+        for b in /sys/block/vd*; do
+            [ -e $b/size ] || continue
+            n=${b##*/}
+            case "$disks" in
+                *" $n "*) ;;
+                *) disks="$disks$n "; echo "GUEST-DISK $n $(cat $b/size)" ;;
+            esac
+        done
+        kept=" "
+        for n in $disks; do
+            if [ -e /sys/block/$n ]; then
+                kept="$kept$n "
+            else
+                echo "GUEST-DISK-GONE $n"
+            fi
+        done
+        disks=$kept
+        sleep 0.5
     done
 ) &
 n=0

@@ -3,20 +3,25 @@
 disk activation, and placing several new instances at once.
 
 What changes on a node goes through node RPC, as in L{instances}: a disk
-added to a file-template instance is a new sparse file made by the primary
-node's storage code, a removed one is deleted there; a reinstall runs the
-OS definition's C{create} script on the primary with C{INSTANCE_REINSTALL=1};
-activating disks asks the primary where each file disk lives.  Parameter,
-NIC and OS changes are configuration only and take effect when the instance
-next starts (or is reinstalled), as in Ganeti.
+added to a file or sharedfile instance is a new sparse file made by the
+primary node's storage code, a removed one is deleted there; a reinstall
+runs the OS definition's C{create} script on the primary with
+C{INSTANCE_REINSTALL=1}; activating disks asks the primary where each file
+disk lives.  Parameter, NIC and OS changes are configuration only and take
+effect when the instance next starts (or is reinstalled), as in Ganeti,
+except that NICs and disks are hot-plugged into a running instance whose
+hypervisor can (C{hotplug_supported}, then C{hotplug_device} per device;
+see L{InstanceSetParams.check_hotplug}).
 """
 
+import collections
 import ipaddress
+import posixpath
 import re
 
 from twisted.internet import defer
 
-from ganeti_rapi.engine import allocator, defaults, locks, opcodes
+from ganeti_rapi.engine import allocator, defaults, disktemplates, locks, opcodes
 from ganeti_rapi.engine import network as network_pools
 from ganeti_rapi.engine.errors import (
     ECODE_INVAL,
@@ -39,6 +44,7 @@ from ganeti_rapi.engine.units.instances import (
     instance_wire,
     need_of,
     new_mac,
+    nic_wire,
 )
 
 #: Operations of disk and NIC modifications.
@@ -71,6 +77,54 @@ DISK_ADD_KEYS = frozenset(["size", "mode", "name", "spindles"])
 DISK_MODIFY_KEYS = frozenset(["mode", "name"])
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+#: NIC parameters whose change a running NIC must be plugged in anew for.
+_NIC_HOT_KEYS = frozenset(["mac", "ip", "mode", "link", "bridge", "vlan"])
+
+#: Disk templates whose instances may get new disks.
+_ADDABLE_TEMPLATES = (disktemplates.DT_FILE, disktemplates.DT_SHARED_FILE)
+
+#: Seconds a node may take to hot-plug a device (unplugging waits for the guest).
+HOTPLUG_TIMEOUT = 180
+
+#: One device to plug in or out of a running instance: Ganeti's C{action}
+#: (add, remove, modify), C{dev_type} (nic, disk), the device object, its
+#: index (C{seq}), the result key its outcome is reported under, and where
+#: in the list of changes that report goes.
+HotPlug = collections.namedtuple("HotPlug", "action dev_type device seq key position")
+
+
+def _net_hotplug(actions, originals):
+    """The NIC hot-plug actions worth doing, in order.
+
+    A NIC added and removed in the same request is never plugged in; an
+    added one is plugged in with its final parameters, so its
+    modifications are not plugged again; of several modifications of a
+    NIC (or of one it then loses) only the last counts.
+    """
+    removed = {h.device.uuid for h in actions if h.action == DDM_REMOVE}
+    result = []
+    for position, h in enumerate(actions):
+        uuid = h.device.uuid
+        if uuid not in originals and uuid in removed:
+            continue
+        if h.action == DDM_MODIFY and (
+            uuid not in originals or uuid in removed
+            or any(later.device.uuid == uuid for later in actions[position + 1:])
+        ):
+            continue
+        result.append(h)
+    return result
+
+
+def _with_reports(changes, actions, reports):
+    """C{changes} with the hot-plug reports (C{{position: text}} of
+    C{actions}) each after the change it belongs to."""
+    result = list(changes)
+    for action in sorted(actions, key=lambda a: a.position, reverse=True):
+        if action.position in reports:
+            result.insert(action.position, [action.key, reports[action.position]])
+    return result
 
 
 def _none_value(value):
@@ -270,23 +324,23 @@ class InstanceSetParams(_ChangeUnit):
         self.new_beparams = self.check_beparams(instance)
         self.new_hvparams = self.check_hvparams(instance)
         self.nic_changes, self.new_nics = self.check_nics(instance)
-        self.nics_while_running = False
-        if self.new_nics is not None:
-            try:
-                self.nics_while_running = (yield self.live_info(instance)) is not None
-            except (OpExecError, OpPrereqError):
-                pass  # only for a note in the job's log
         (self.disk_changes, self.new_disks, self.added_disks,
          self.removed_disks) = self.check_disks(instance)
+        self.hotplug = yield self.check_hotplug(instance)
         node = self.primary(instance)
-        if self.added_disks or self.removed_disks:
+        if (self.added_disks or self.removed_disks) and not self.hotplug:
             info = yield self.live_info(instance)
             if info is not None:
                 raise OpPrereqError(
                     "Instance %s is running; disks can only be added or removed while"
-                    " it is stopped (the %s hypervisor cannot hotplug)"
-                    % (instance.name, instance.hypervisor), ECODE_STATE,
+                    " it is stopped or by hot-plugging them" % instance.name, ECODE_STATE,
                 )
+        self.nics_while_running = False
+        if self.new_nics is not None and not self.hotplug:
+            try:
+                self.nics_while_running = (yield self.live_info(instance)) is not None
+            except (OpExecError, OpPrereqError):
+                pass  # only for a note in the job's log
         os_name = instance.os
         if op.get("os_name"):
             os_name = op["os_name"]
@@ -302,6 +356,48 @@ class InstanceSetParams(_ChangeUnit):
                     else "can't change to online (down) without being offline first")
             yield self.check_stopped(instance, ("down", "offline"), what)
         yield self.check_memory(instance, node)
+
+    @defer.inlineCallbacks
+    def check_hotplug(self, instance):
+        """Whether the NIC and disk changes are hot-plugged into the running
+        instance.
+
+        Only a running instance with NIC or disk changes to plug in or out
+        asks its primary node whether its hypervisor can
+        (C{hotplug_supported}).  C{hotplug} is Ganeti's (default true);
+        when it is not given (null) or C{hotplug_if_possible} is set, a
+        hypervisor that cannot means the changes are made without
+        hot-plug, which the job's log says; an explicit C{hotplug: true}
+        then fails with C{wrong_state}, as Ganeti's check does.
+        C{hotplug: false} without C{hotplug_if_possible} never hot-plugs.
+        """
+        op = self.op
+        disks = bool(self.added_disks or self.removed_disks)
+        if not (self.hot_actions or disks):
+            return False
+        wanted = op.get("hotplug")
+        if wanted is False and not op.get("hotplug_if_possible"):
+            return False
+        try:
+            info = yield self.live_info(instance)
+        except (OpExecError, OpPrereqError):
+            if disks:
+                raise
+            return False  # the NIC changes wait for the next start
+        if info is None:
+            return False
+        try:
+            yield self.rpc(self.primary(instance), "hotplug_supported",
+                           instance=instance_wire(self.config, instance))
+        except (OpExecError, OpPrereqError) as e:
+            if wanted:
+                raise OpPrereqError("Hotplug is not possible: %s" % e.args[0],
+                                    ECODE_STATE)
+            self.env.feedback("WARNING: %s" % e.args[0])
+            self.env.feedback("Instance %s is modified without hot-plugging"
+                              % instance.name)
+            return False
+        return True
 
     def check_unsupported(self):
         op = self.op
@@ -443,21 +539,30 @@ class InstanceSetParams(_ChangeUnit):
 
     # NICs
 
+    @property
+    def hot_actions(self):
+        """What hot-plug would do, disks first (as Ganeti applies them)."""
+        return self.disk_hotplug + self.nic_hotplug
+
     def check_nics(self, instance):
+        self.nic_hotplug = []
         mods = upgrade_mods("NIC", self.op.get("nics"))
         if not mods:
             return [], None
         cluster = self.config.cluster
         nics = [nic.copy() for nic in instance.nics]
         changes = []
+        hot = []
         for op, identifier, params in mods:
             if op == DDM_REMOVE:
                 if params:
                     raise OpPrereqError("No settings should be passed when removing a"
                                         " NIC", ECODE_INVAL)
                 index = item_index("NIC", identifier, nics)
-                del nics[index]
+                removed = nics.pop(index)
                 changes.append(["NIC/%d" % index, "remove"])
+                hot.append(HotPlug(DDM_REMOVE, "nic", removed, index, "NIC/%d" % index,
+                                   len(changes)))
                 continue
             self.check_nic_params(params)
             if op == DDM_ADD:
@@ -471,6 +576,8 @@ class InstanceSetParams(_ChangeUnit):
                     "add:mac=%s,ip=%s,mode=%s,link=%s,network=%s"
                     % (nic.mac, nic.ip, filled.get("mode"), filled.get("link"), None),
                 ])
+                hot.append(HotPlug(DDM_ADD, "nic", nic, index, "nic.%d" % index,
+                                   len(changes)))
             else:
                 index = item_index("NIC", identifier, nics)
                 if nics[index].network and set(params) & _NETWORK_NIC_KEYS:
@@ -481,6 +588,9 @@ class InstanceSetParams(_ChangeUnit):
                     )
                 changes.extend(self.apply_nic_params(nics[index], params, adding=False,
                                                      index=index))
+                if set(params) & _NIC_HOT_KEYS:
+                    hot.append(HotPlug(DDM_MODIFY, "nic", nics[index], index,
+                                       "nic/%d" % index, len(changes)))
         if len(nics) > defaults.MAX_NICS:
             raise OpPrereqError("Instance has too many network interfaces (%d), cannot"
                                 " add more" % defaults.MAX_NICS, ECODE_STATE)
@@ -490,6 +600,7 @@ class InstanceSetParams(_ChangeUnit):
             if filled.get("mode") == "routed" and not nic.ip:
                 raise OpPrereqError("Cannot set the NIC IP address to None on a routed"
                                     " NIC", ECODE_INVAL)
+        self.nic_hotplug = _net_hotplug(hot, {nic.uuid for nic in instance.nics})
         return changes, nics
 
     def check_nic_params(self, params):
@@ -579,6 +690,7 @@ class InstanceSetParams(_ChangeUnit):
     # disks
 
     def check_disks(self, instance):
+        self.disk_hotplug = []
         mods = upgrade_mods("disk", self.op.get("disks"))
         if not mods:
             return [], None, [], []
@@ -589,6 +701,7 @@ class InstanceSetParams(_ChangeUnit):
         driver = self.op.get("file_driver") or next(
             (d.logical_id[0] for d in instance.disks if d.logical_id), "loop")
         changes = []
+        hot = []
         for op, identifier, params in mods:
             if op == DDM_REMOVE:
                 if params:
@@ -598,10 +711,12 @@ class InstanceSetParams(_ChangeUnit):
                 if len(disks) == 1:
                     raise OpPrereqError("Cannot remove the last disk of an instance",
                                         ECODE_INVAL)
-                del disks[index]
+                removed = disks.pop(index)
                 changes.append(["disk/%d" % index, "remove"])
+                hot.append(HotPlug(DDM_REMOVE, "disk", removed, index, "disk/%d" % index,
+                                   len(changes)))
             elif op == DDM_ADD:
-                if instance.disk_template != "file":
+                if instance.disk_template not in _ADDABLE_TEMPLATES:
                     raise OpPrereqError(
                         "Disks cannot be added to an instance of disk template '%s'"
                         % instance.disk_template, ECODE_INVAL,
@@ -611,6 +726,8 @@ class InstanceSetParams(_ChangeUnit):
                 disks.insert(index, disk)
                 changes.append(["disk/%d" % index,
                                 "add:size=%s,mode=%s" % (disk.size, disk.mode)])
+                hot.append(HotPlug(DDM_ADD, "disk", disk, index, "disk/%d" % index,
+                                   len(changes)))
             else:
                 index = item_index("disk", identifier, disks)
                 if "size" in params:
@@ -638,6 +755,8 @@ class InstanceSetParams(_ChangeUnit):
         final = {disk.uuid for disk in disks}
         added = [disk for disk in disks if disk.uuid not in originals]
         removed = [disk for disk in instance.disks if disk.uuid not in final]
+        self.disk_hotplug = [h for h in hot if h.device.uuid in (originals - final)
+                             or (h.action == DDM_ADD and h.device.uuid in final)]
         return changes, disks, added, removed
 
     @staticmethod
@@ -645,6 +764,14 @@ class InstanceSetParams(_ChangeUnit):
         if mode not in defaults.DISK_ACCESS_MODES:
             raise OpPrereqError("Invalid disk access mode '%s'" % (mode,), ECODE_INVAL)
         return mode
+
+    def disk_path(self, instance, number):
+        """The path of file disk C{number} of C{instance} (file or sharedfile)."""
+        if instance.disk_template == disktemplates.DT_SHARED_FILE:
+            return posixpath.join(
+                disktemplates.SharedFileTemplate.directory(self.config.cluster),
+                instance.name, "disk%d" % number)
+        return file_disk_path(instance.name, number)
 
     def new_disk(self, instance, params, driver, used_paths, start):
         unknown = sorted(set(params) - DISK_ADD_KEYS)
@@ -660,12 +787,13 @@ class InstanceSetParams(_ChangeUnit):
             raise OpPrereqError("Invalid disk size %r" % (size,), ECODE_INVAL)
         # The file is named by the first index no disk file of the instance uses.
         number = start
-        while file_disk_path(instance.name, number) in used_paths:
+        while self.disk_path(instance, number) in used_paths:
             number += 1
-        path = file_disk_path(instance.name, number)
+        path = self.disk_path(instance, number)
         used_paths.add(path)
         return Disk(
-            dev_type="file", size=size, mode=self.disk_mode(params.get("mode") or "rw"),
+            dev_type=instance.disk_template, size=size,
+            mode=self.disk_mode(params.get("mode") or "rw"),
             name=_none_value(params.get("name")), spindles=params.get("spindles"),
             logical_id=[driver, path], nodes=[instance.primary_node],
         )
@@ -685,12 +813,11 @@ class InstanceSetParams(_ChangeUnit):
             )
             result.append(["runtime_memory", op["runtime_mem"]])
         created = []
+        changes_at = len(result)
         try:
             for disk in self.added_disks:
-                yield self.rpc(node, "blockdev_create_file", None,
-                               path=disk.logical_id[1], size_mib=disk.size)
-                created.append(disk.logical_id[1])
-            result.extend(self.disk_changes)
+                yield self.create_disk(node, instance, disk)
+                created.append(disk)
             if self.new_disks is not None:
                 instance.disks = self.new_disks
             if self.new_nics is not None:
@@ -700,7 +827,6 @@ class InstanceSetParams(_ChangeUnit):
                     self.config, [nic for nic in instance.nics if nic.uuid not in kept]
                 )
                 instance.nics = self.new_nics
-                result.extend(self.nic_changes)
             if self.new_hvparams is not None:
                 instance.hvparams = self.new_hvparams
                 result.extend(["hv/%s" % k, v] for k, v in op["hvparams"].items())
@@ -721,25 +847,74 @@ class InstanceSetParams(_ChangeUnit):
             self.config.touch(instance)
             yield self.save()
         except Exception:
-            for path in created:
-                try:
-                    yield self.rpc(node, "blockdev_remove_file", None, path=path)
-                except (OpExecError, OpPrereqError) as e:
-                    self.env.feedback("Could not remove disk %s on %s: %s"
-                                      % (path, node.name, e.args[0]))
+            for disk in created:
+                yield self.remove_disk(node, disk)
             raise
+        reports = {"disk": {}, "nic": {}}
+        if self.hotplug:
+            wire = instance_wire(self.config, instance)
+            for action in self.hot_actions:
+                reports[action.dev_type][action.position] = (
+                    yield self.hotplug_device(node, wire, action))
+        result[changes_at:changes_at] = (
+            _with_reports(self.disk_changes, self.disk_hotplug, reports["disk"])
+            + _with_reports(self.nic_changes, self.nic_hotplug, reports["nic"])
+        )
         for disk in self.removed_disks:
-            if disk.dev_type == "file" and disk.logical_id:
-                try:
-                    yield self.rpc(node, "blockdev_remove_file", None,
-                                   path=disk.logical_id[1])
-                except (OpExecError, OpPrereqError) as e:
-                    self.env.feedback("Could not remove disk %s on %s: %s"
-                                      % (disk.logical_id[1], node.name, e.args[0]))
+            yield self.remove_disk(node, disk)
         if self.nics_while_running:
             self.env.feedback("NIC changes take effect when %s is next started"
                               % instance.name)
         return result
+
+    def create_disk(self, node, instance, disk):
+        """Make an added disk on the primary node."""
+        if disk.dev_type == disktemplates.DT_FILE:
+            return self.rpc(node, "blockdev_create_file", None, path=disk.logical_id[1],
+                            size_mib=disk.size)
+        return disktemplates.driver(disk.dev_type).create(self.env.nodes, node, instance,
+                                                          disk)
+
+    @defer.inlineCallbacks
+    def remove_disk(self, node, disk):
+        """Remove a disk's file on the primary node; a failure is only reported."""
+        if disk.dev_type not in _ADDABLE_TEMPLATES or not disk.logical_id:
+            return
+        try:
+            if disk.dev_type == disktemplates.DT_FILE:
+                yield self.rpc(node, "blockdev_remove_file", None, path=disk.logical_id[1])
+            else:
+                yield disktemplates.driver(disk.dev_type).remove(self.env.nodes, node, disk)
+        except (OpExecError, OpPrereqError) as e:
+            self.env.feedback("Could not remove disk %s on %s: %s"
+                              % (disk.logical_id[1], node.name, e.args[0]))
+
+    @defer.inlineCallbacks
+    def hotplug_device(self, node, wire, action):
+        """Plug one device in or out of the running instance; Ganeti's report
+        (C{hotplug:done} or, with a warning in the log, C{hotplug:failed})."""
+        what = "%s %s (%s)" % ("NIC" if action.dev_type == "nic" else "disk",
+                               action.seq, action.device.uuid)
+        verb = {DDM_ADD: "adding", DDM_REMOVE: "removing", DDM_MODIFY: "modifying"}
+        self.env.feedback("Hot-plugging: %s %s of %s" % (verb[action.action], what,
+                                                        wire["name"]))
+        if action.dev_type == "nic":
+            device = nic_wire(self.config.cluster, action.device)
+        else:
+            device = action.device.to_dict()
+        try:
+            answer = yield self.rpc(node, "hotplug_device", HOTPLUG_TIMEOUT, instance=wire,
+                                    action=action.action, dev_type=action.dev_type,
+                                    device=device, seq=action.seq)
+        except (OpExecError, OpPrereqError) as e:
+            self.env.feedback("WARNING: could not hot-plug %s: %s; the instance sees"
+                              " the change when it is next started" % (what, e.args[0]))
+            return "hotplug:failed"
+        answer = answer if isinstance(answer, dict) else {}
+        self.env.feedback("Hot-plugged %s: device %s%s" % (
+            what, answer.get("id"),
+            "" if answer.get("slot") is None else ", PCI slot %s" % answer["slot"]))
+        return "hotplug:done"
 
 
 # -- OP_INSTANCE_REINSTALL -------------------------------------------------------------

@@ -22,8 +22,13 @@ the same methods with real qemu processes, controlled over QMP:
    polls C{query-migrate}; the C{finalize_*} calls resume the target or
    kill it, and stop the source or resume it;
  - C{get_console}: VNC/SPICE/serial console details from C{hvparams};
- - C{node_info}: host memory less what the running qemu processes use.
+ - C{node_info}: host memory less what the running qemu processes use;
+ - C{hotplug_supported} / C{hotplug_device}: NICs and disks plugged into
+   and out of a running instance over QMP.  Here both fail: a hypervisor
+   that cannot hot-plug (the fake one) says so.
 """
+
+from twisted.internet import defer
 
 from ganeti_rapi.noded.errors import HypervisorError
 
@@ -131,6 +136,21 @@ class BaseHypervisor:
         """
         raise NotImplementedError
 
+    def hotplug_supported(self, instance):
+        """Whether devices can be hot-plugged into the running C{instance}.
+
+        A Deferred of True, or a L{HypervisorError} saying why not.
+        """
+        return defer.fail(hotplug_unsupported(self.name))
+
+    def hotplug_device(self, instance, action, dev_type, device, seq=None,
+                       block_device=None):
+        """Add, remove or modify (C{action}) a C{nic} or C{disk} (C{dev_type})
+        of the running C{instance}; C{device} is its configuration object,
+        C{seq} its index, C{block_device} C{[path, mode, backend]} of a
+        disk to add.  A Deferred of what was done (JSON)."""
+        return defer.fail(hotplug_unsupported(self.name))
+
 
 def not_running(name):
     return HypervisorError(f"instance {name} is not running")
@@ -138,3 +158,7 @@ def not_running(name):
 
 def already_running(name):
     return HypervisorError(f"instance {name} is already running")
+
+
+def hotplug_unsupported(name):
+    return HypervisorError(f"Hotplug is not supported by the {name} hypervisor")

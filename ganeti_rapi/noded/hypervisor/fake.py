@@ -14,6 +14,10 @@ success removes the source's copy, failure removes the target's and puts
 the source's back.  The finalize calls also complete a migration on their
 own, so a master that calls only them (as Ganeti's does for this
 hypervisor) gets the same result.
+
+There is nothing to plug devices into: C{hotplug_supported} and
+C{hotplug_device} fail with "Hotplug is not supported by the fake
+hypervisor" (L{base.BaseHypervisor}'s answer).
 """
 
 import os

@@ -27,6 +27,21 @@ source sends the memory with QMP C{migrate} and the master polls
 C{query-migrate}; the target is resumed and the source quits once the
 master finalizes.
 
+Every NIC and disk has a QEMU id derived from its uuid (L{device_id}:
+C{hotnic-<8 hex digits>}, C{hotdisk-...}) and, when it is a PCI device
+(paravirtual disks, every NIC model but C{ne2k_isa}), an explicit slot of
+the first PCI bus (L{PCI_SLOTS}), remembered in the state file's
+C{devices}.  NICs and paravirtual disks can be hot-plugged into a running
+instance and unplugged again (L{KvmHypervisor.hotplug_device}): a NIC is a
+new tap passed to QEMU with QMP C{getfd}, then C{netdev_add} and
+C{device_add}; a disk is C{blockdev-add} and C{device_add}; removal is
+C{device_del}, a bounded wait until the guest has released the device,
+then C{netdev_del} or C{blockdev-del}.  A NIC is modified by unplugging it
+and plugging it in again in the same slot.  A migration hands the source's
+slots to the target (C{kvm_pci} in L{KvmHypervisor.migration_info}'s
+result), which starts QEMU with an identical device layout, hot-plugged
+devices included (they are in the instance's configuration by then).
+
 Nothing here blocks the reactor: file-system work runs through
 C{runtime.in_thread}, commands through C{runtime.run}, QMP through
 Twisted protocols (L{kvm_qmp}).
@@ -50,7 +65,7 @@ from ganeti_rapi.engine import defaults as engine_defaults
 from ganeti_rapi.noded import nodeinfo, validation
 from ganeti_rapi.noded.errors import HypervisorError, InvalidArgument
 from ganeti_rapi.noded.hypervisor import base, kvm_params
-from ganeti_rapi.noded.hypervisor.kvm_qmp import qmp_commands
+from ganeti_rapi.noded.hypervisor.kvm_qmp import QMPError, qmp_commands, qmp_session
 
 #: The kvm parameters and their defaults (Ganeti's).
 DEFAULTS = engine_defaults.HVPARAMS["kvm"]
@@ -86,6 +101,18 @@ SOCAT = "/usr/bin/socat"
 #: The first file descriptor handed to QEMU for taps.
 _FIRST_TAP_FD = 3
 
+#: Slots of the first PCI bus given to NICs and disks: 0 and 1 are the
+#: host and ISA bridges, 2 and 3 stay free for what QEMU places itself
+#: (the VGA card, devices of C{kvm_extra}), and 31 is q35's LPC bridge.
+PCI_SLOTS = range(4, 31)
+
+#: Seconds the guest may take to release a device being unplugged.
+UNPLUG_TIMEOUT = 60.0
+
+#: Hot-plug actions and device types (Ganeti's names).
+HOTPLUG_ACTIONS = ("add", "remove", "modify")
+HOTPLUG_TARGETS = ("nic", "disk")
+
 # linux/if_tun.h
 _TUNSETIFF = 0x400454CA
 _IFF_TAP = 0x0002
@@ -111,17 +138,81 @@ def _escape(value):
     return str(value).replace(",", ",,")
 
 
+def device_id(kind, device, index):
+    """QEMU's id of NIC or disk C{device}: C{hot<kind>-<first 8 hex of its uuid>}.
+
+    A device without a uuid is named after its position C{index}.
+    """
+    try:
+        return "hot%s-%s" % (kind, uuidlib.UUID(str(device.get("uuid"))).hex[:8])
+    except ValueError:
+        return "hot%s-%d" % (kind, index)
+
+
+def pci_capable(kind, hv):
+    """Whether QEMU makes NICs or disks (C{kind}) PCI devices under C{hv}."""
+    if kind == "disk":
+        return hv["disk_type"] == "paravirtual"
+    return hv["nic_type"] != "ne2k_isa"
+
+
+def pci_layout(ids, known=None, used=()):
+    """C{{id: slot}} for the PCI devices C{ids}, in order.
+
+    A slot in C{known} is kept if it is one of L{PCI_SLOTS} and still free;
+    other devices get the lowest free slot.  C{used}: slots taken already.
+    """
+    known = known if isinstance(known, dict) else {}
+    taken = set(used)
+    layout = {}
+    for name in ids:
+        slot = known.get(name)
+        if isinstance(slot, int) and slot in PCI_SLOTS and slot not in taken:
+            layout[name] = slot
+            taken.add(slot)
+    for name in ids:
+        if name in layout:
+            continue
+        free = [slot for slot in PCI_SLOTS if slot not in taken]
+        if not free:
+            raise HypervisorError("no free PCI slot left for device %s" % name)
+        layout[name] = free[0]
+        taken.add(free[0])
+    return layout
+
+
+def command_layout(instance, hv, disk_count, nics, slots=None):
+    """The ids and PCI slots of an instance's disks and NICs at start.
+
+    @param disk_count: how many disks QEMU gets (C{instance["disks"]}
+        names them when it has them).
+    @param nics: the NIC dicts, in order.
+    @param slots: C{{id: slot}} to keep (a migration source's).
+    @return: C{(disk ids, nic ids, {id: slot} of the PCI devices)}.
+    """
+    disks = instance.get("disks") or []
+    disk_ids = [device_id("disk", disks[i] if i < len(disks) else {}, i)
+                for i in range(disk_count)]
+    nic_ids = [device_id("nic", nic, i) for i, nic in enumerate(nics)]
+    pci = ((disk_ids if pci_capable("disk", hv) else [])
+           + (nic_ids if pci_capable("nic", hv) else []))
+    return disk_ids, nic_ids, pci_layout(pci, slots)
+
+
 def build_command(instance, hvparams, files, block_devices, taps, memory, vcpus,
-                  paused=False, incoming=None):
+                  paused=False, incoming=None, slots=None):
     """QEMU's command line for C{instance} (a list of strings).
 
     @param files: C{{"pidfile", "qmp", "serial", "serial_log"}} paths.
     @param block_devices: C{[[path, mode], ...]}.
     @param taps: C{[(tap name, fd in QEMU, nic dict), ...]}.
     @param incoming: QEMU's C{-incoming} URI, for a migration target.
+    @param slots: C{{device id: PCI slot}} to keep (see L{command_layout}).
     """
     hv = hvparams
     name = instance["name"]
+    disk_ids, nic_ids, layout = command_layout(
+        instance, hv, len(block_devices), [nic for _, _, nic in taps], slots)
     machine = []
     if hv["machine_version"]:
         machine.append(hv["machine_version"])
@@ -155,21 +246,31 @@ def build_command(instance, hvparams, files, block_devices, taps, memory, vcpus,
     if hv["reboot_behavior"] == "exit":
         argv.append("-no-reboot")
     interface = DISK_INTERFACES[hv["disk_type"]]
-    for index, (path, mode) in enumerate(block_devices):
-        drive = ["file=" + _escape(path), "format=raw", "if=" + interface,
-                 "index=%d" % index, "id=disk%d" % index, "aio=" + hv["disk_aio"]]
+    for index, ((path, mode), disk) in enumerate(zip(block_devices, disk_ids)):
+        drive = ["file=" + _escape(path), "format=raw"]
+        if disk in layout:
+            # A PCI device of its own, in its slot, as hot-plugged disks are.
+            drive += ["if=none", "id=" + disk]
+        else:
+            drive += ["if=" + interface, "index=%d" % index, "id=" + disk]
+        drive.append("aio=" + hv["disk_aio"])
         if hv["disk_cache"] != "default":
             drive.append("cache=" + hv["disk_cache"])
         if mode == "ro":
             drive.append("readonly=on")
         argv += ["-drive", ",".join(drive)]
+        if disk in layout:
+            argv += ["-device", "virtio-blk-pci,drive=%s,id=%s,addr=0x%x"
+                     % (disk, disk, layout[disk])]
     model = NIC_MODELS[hv["nic_type"]]
-    for index, (tap, fd, nic) in enumerate(taps):
-        netdev = ["tap", "id=nic%d" % index, "fd=%d" % fd,
+    for (tap, fd, nic), nic_id in zip(taps, nic_ids):
+        netdev = ["tap", "id=" + nic_id, "fd=%d" % fd,
                   "vhost=" + ("on" if hv["vhost_net"] else "off")]
-        device = [model, "netdev=nic%d" % index]
+        device = [model, "netdev=" + nic_id, "id=" + nic_id]
         if nic.get("mac"):
             device.append("mac=" + nic["mac"])
+        if nic_id in layout:
+            device.append("addr=0x%x" % layout[nic_id])
         argv += ["-netdev", ",".join(netdev), "-device", ",".join(device)]
     append = []
     if hv["serial_console"]:
@@ -208,6 +309,37 @@ def build_command(instance, hvparams, files, block_devices, taps, memory, vcpus,
     if hv["kvm_extra"]:
         argv += shlex.split(hv["kvm_extra"])
     return argv
+
+
+def legacy_layout(buses, disk_ids, nic_ids):
+    """C{{id: slot}} of a QEMU started without explicit slots (by an older
+    node daemon): its disks and NICs were placed in order, so the PCI
+    storage and network devices of C{query-pci}, in slot order, are they."""
+    devices = next((bus.get("devices") or [] for bus in buses or []
+                    if isinstance(bus, dict) and bus.get("bus") == 0), [])
+
+    def slots(pci_class):
+        return sorted(d["slot"] for d in devices
+                      if isinstance(d, dict) and isinstance(d.get("slot"), int)
+                      and (d.get("class_info") or {}).get("class") == pci_class)
+
+    layout = dict(zip(disk_ids, slots(0x0100)))
+    layout.update(zip(nic_ids, slots(0x0200)))
+    return layout
+
+
+def _slots_in_use(buses):
+    """The slots of the first PCI bus that C{query-pci} says are taken."""
+    return {d["slot"] for bus in buses or [] if isinstance(bus, dict) and bus.get("bus") == 0
+            for d in bus.get("devices") or []
+            if isinstance(d, dict) and isinstance(d.get("slot"), int)}
+
+
+def _nic_record(nic, tap):
+    """What the state file keeps of a NIC: its tap and what was set up for it."""
+    params = nic.get("nicparams") or {}
+    return {"type": "nic", "tap": tap, "mode": params.get("mode") or "bridged",
+            "link": params.get("link") or "", "ip": nic.get("ip")}
 
 
 def _alive(pid, pidfile):
@@ -267,6 +399,7 @@ class KvmHypervisor(base.BaseHypervisor):
             ctrl = os.path.join(tempfile.gettempdir(), "ganeti-rapi-kvm-" + digest)
         self.ctrl_dir = ctrl
         self._locks = {}
+        self.unplug_timeout = UNPLUG_TIMEOUT
 
     # -- paths and state (blocking; in threads) ---------------------------
 
@@ -417,6 +550,16 @@ class KvmHypervisor(base.BaseHypervisor):
         finally:
             lock.release()
 
+    async def _qmp_session(self, name, work):
+        """C{await work(session)} on one QMP connection to instance C{name}."""
+        path = self.paths(name)["qmp"]
+        lock = self._lock(name)
+        await lock.acquire()
+        try:
+            return await qmp_session(self.runtime.reactor, path, work)
+        finally:
+            lock.release()
+
     async def _running_state(self, name):
         state = await self._call(self._read_state, name)
         if state is None:
@@ -483,7 +626,7 @@ class KvmHypervisor(base.BaseHypervisor):
                 raise HypervisorError("NIC mode %r is not supported by kvm" % mode)
 
     async def _start(self, instance, block_devices, paused, incoming=None,
-                     migration_port=None):
+                     migration_port=None, slots=None):
         name = instance["name"]
         hv = check_hvparams(instance["hvparams"])
         if await self._call(self._read_state, name) is not None:
@@ -496,8 +639,10 @@ class KvmHypervisor(base.BaseHypervisor):
         taps = await self._call(self._open_taps, instance.get("nics") or [], hv["vnet_hdr"])
         try:
             tap_fds = [(tap, _FIRST_TAP_FD + i, nic) for i, (tap, _, nic) in enumerate(taps)]
+            disk_ids, nic_ids, layout = command_layout(
+                instance, hv, len(block_devices), [nic for _, _, nic in taps], slots)
             argv = build_command(instance, hv, paths, block_devices, tap_fds, memory,
-                                 vcpus, paused, incoming)
+                                 vcpus, paused, incoming, layout)
             child_fds = {0: "w", 1: "r", 2: "r"}
             for i, (_, fd, _) in enumerate(taps):
                 child_fds[_FIRST_TAP_FD + i] = fd
@@ -512,11 +657,15 @@ class KvmHypervisor(base.BaseHypervisor):
             await self._call(self._cleanup, name)
             raise HypervisorError("could not start instance %s: QEMU %s: %s" % (
                 name, result.describe(START_TIMEOUT), result.output_text()))
+        devices = {disk: {"type": "disk", "slot": layout.get(disk)} for disk in disk_ids}
+        for nic_id, (tap, _, nic) in zip(nic_ids, taps):
+            devices[nic_id] = dict(_nic_record(nic, tap), slot=layout.get(nic_id))
         state = {
             "name": name,
             "memory": memory,
             "vcpus": vcpus,
             "taps": [t[0] for t in taps],
+            "devices": devices,
             "migration_bandwidth": hv["migration_bandwidth"],
             "migration_downtime": hv["migration_downtime"],
             "migration_port": migration_port,
@@ -550,6 +699,199 @@ class KvmHypervisor(base.BaseHypervisor):
                 pass
             await self._wait_gone(name, pid, QUIT_GRACE)
         await self._call(self._cleanup, name)
+
+    # -- hot-plug -----------------------------------------------------------
+
+    async def _slots(self, name, instance, hv, state):
+        """C{{device id: PCI slot}} of a running instance, for a migration target."""
+        devices = state.get("devices")
+        if isinstance(devices, dict):
+            return {key: record["slot"] for key, record in devices.items()
+                    if isinstance(record, dict) and isinstance(record.get("slot"), int)}
+        (buses,) = await self._qmp(name, ("query-pci", None))
+        disk_ids, nic_ids, _ = command_layout(instance, hv, len(instance["disks"]),
+                                              instance["nics"])
+        return legacy_layout(buses, disk_ids if pci_capable("disk", hv) else [],
+                             nic_ids if pci_capable("nic", hv) else [])
+
+    async def _unplug(self, session, device):
+        """C{device_del}, then wait until the guest released C{device}.
+
+        @return: False if QEMU had no such device.
+        """
+        error = await session.try_run("device_del", {"id": device})
+        if isinstance(error, QMPError) and error.error.get("class") == "DeviceNotFound":
+            return False
+        if error is not None:
+            raise error
+        reactor = self.runtime.reactor
+        waited = 0.0
+        while not session.protocol.seen_event("DEVICE_DELETED", device=device):
+            entries = await session.run("qom-list", {"path": "/machine/peripheral"})
+            if device not in {e.get("name") for e in entries or [] if isinstance(e, dict)}:
+                break
+            if waited >= self.unplug_timeout:
+                raise HypervisorError(
+                    "the guest did not release device %s within %g seconds (does it"
+                    " handle ACPI PCI hot-unplug?)" % (device, self.unplug_timeout))
+            await task.deferLater(reactor, POLL_INTERVAL, lambda: None)
+            waited += POLL_INTERVAL
+        return True
+
+    async def _release_tap(self, record):
+        """Undo what a NIC's mode set up outside its tap (the tap goes with QEMU's fd)."""
+        tap = (record or {}).get("tap")
+        if not tap:
+            return
+        try:
+            if record.get("mode") == "routed" and record.get("ip"):
+                argv = ["ip", "route", "del", record["ip"], "dev", tap]
+                if record.get("link"):
+                    argv += ["table", record["link"]]
+                await self._command(argv, "removing the route of %s" % tap)
+            elif record.get("mode") == "openvswitch":
+                await self._command(["ovs-vsctl", "--if-exists", "del-port", tap],
+                                    "removing %s from Open vSwitch" % tap)
+        except HypervisorError:
+            pass  # the tap, and what hangs on it, goes away with QEMU's fd anyway
+
+    async def _plug_nic(self, session, hv, device, nic, slot):
+        """A new tap for C{nic}, handed to QEMU and plugged in as C{device}."""
+        ((tap, fd, _),) = taps = await self._call(self._open_taps, [nic], hv["vnet_hdr"])
+        record = dict(_nic_record(nic, tap), slot=slot)
+        try:
+            await self._connect_taps(taps)
+            await session.run("getfd", {"fdname": device}, fd=fd)
+            try:
+                await session.run("netdev_add", {"type": "tap", "id": device, "fd": device,
+                                                 "vhost": bool(hv["vhost_net"])})
+            except HypervisorError:
+                await session.try_run("closefd", {"fdname": device})
+                raise
+            arguments = {"driver": NIC_MODELS[hv["nic_type"]], "id": device,
+                         "netdev": device, "addr": "0x%x" % slot}
+            if nic.get("mac"):
+                arguments["mac"] = nic["mac"]
+            try:
+                await session.run("device_add", arguments)
+            except HypervisorError:
+                await session.try_run("netdev_del", {"id": device})
+                raise
+        except HypervisorError:
+            await self._release_tap(record)
+            raise
+        finally:
+            os.close(fd)
+        return record
+
+    async def _plug_disk(self, session, hv, device, block_device, slot):
+        """C{blockdev-add} of a disk's path and a virtio disk C{device} on it."""
+        path, mode, backend = block_device
+        node = {"driver": "raw", "node-name": device, "read-only": mode == "ro",
+                "file": {"driver": "host_device" if backend == "block" else "file",
+                         "filename": path, "aio": hv["disk_aio"]}}
+        if hv["disk_cache"] == "none":
+            node["cache"] = {"direct": True}
+        await session.run("blockdev-add", node)
+        arguments = {"driver": "virtio-blk-pci", "id": device, "drive": device,
+                     "addr": "0x%x" % slot}
+        if hv["disk_cache"] == "writethrough":
+            arguments["write-cache"] = "off"
+        try:
+            await session.run("device_add", arguments)
+        except HypervisorError:
+            await session.try_run("blockdev-del", {"node-name": device})
+            raise
+        return {"type": "disk", "slot": slot}
+
+    def hotplug_supported(self, instance):
+        """True while the instance's QEMU runs and answers on its QMP socket."""
+        instance = validation.instance_dict(instance)
+        name = instance["name"]
+
+        async def supported():
+            await self._running_state(name)
+            await self._qmp(name, ("query-status", None))
+            return True
+
+        return defer.Deferred.fromCoroutine(supported())
+
+    def hotplug_device(self, instance, action, dev_type, device, seq=None,
+                       block_device=None):
+        """Add, remove or modify (NICs: remove, then add in the same slot) a device.
+
+        @param block_device: C{[path, mode, backend]} of a disk to add
+            (backend C{block} for a block device, else a file).
+        @return: C{{"id": QEMU's device id, "slot": its PCI slot}}.
+        """
+        instance = validation.instance_dict(instance)
+        name = instance["name"]
+        if action not in HOTPLUG_ACTIONS or dev_type not in HOTPLUG_TARGETS:
+            raise InvalidArgument("hot-plug action must be one of %s and device type one"
+                                  " of %s" % (", ".join(HOTPLUG_ACTIONS),
+                                              ", ".join(HOTPLUG_TARGETS)))
+        if not isinstance(device, dict):
+            raise InvalidArgument("device must be a JSON object")
+        hv = check_hvparams(instance["hvparams"])
+        index = seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+        key = device_id(dev_type, device, index)
+        if dev_type == "disk":
+            if action == "modify":
+                raise HypervisorError("disks are hot-plugged and unplugged, not modified")
+            if not pci_capable("disk", hv):
+                raise HypervisorError("only paravirtual disks can be hot-plugged (disk_type"
+                                      " is %s)" % hv["disk_type"])
+            if action == "add" and (not isinstance(block_device, (list, tuple))
+                                    or len(block_device) != 3):
+                raise InvalidArgument("a disk to add needs its block device")
+        elif not pci_capable("nic", hv):
+            raise HypervisorError("NICs of type %s cannot be hot-plugged" % hv["nic_type"])
+
+        async def work(session, state):
+            devices = state["devices"]
+            slot = None
+            if action != "add":
+                record = devices.get(key)
+                await self._unplug(session, key)
+                devices.pop(key, None)
+                if dev_type == "nic":
+                    await self._release_tap(record)
+                    await session.try_run("netdev_del", {"id": key})
+                    if record and record.get("tap") in state.get("taps", []):
+                        state["taps"].remove(record["tap"])
+                else:
+                    # Disks from the command line went with their device already.
+                    await session.try_run("blockdev-del", {"node-name": key})
+                if action == "remove":
+                    return {"id": key}
+                slot = (record or {}).get("slot")
+            elif key in devices:
+                raise HypervisorError("instance %s has a device %s already" % (name, key))
+            if slot is None:
+                buses = await session.run("query-pci")
+                used = _slots_in_use(buses) | {r.get("slot") for r in devices.values()
+                                               if isinstance(r, dict)}
+                slot = pci_layout([key], used=used)[key]
+            if dev_type == "nic":
+                devices[key] = await self._plug_nic(session, hv, key, device, slot)
+                state.setdefault("taps", []).append(devices[key]["tap"])
+            else:
+                devices[key] = await self._plug_disk(session, hv, key, list(block_device),
+                                                     slot)
+            return {"id": key, "slot": slot}
+
+        async def hotplug():
+            state = await self._running_state(name)
+            state.pop("pid", None)
+            if not isinstance(state.get("devices"), dict):
+                raise HypervisorError("instance %s was started by an older node daemon"
+                                      " without device ids; restart it to hot-plug" % name)
+            try:
+                return await self._qmp_session(name, lambda session: work(session, state))
+            finally:
+                await self._call(self._write_state, name, state)
+
+        return defer.Deferred.fromCoroutine(hotplug())
 
     # -- the interface ----------------------------------------------------
 
@@ -605,11 +947,12 @@ class KvmHypervisor(base.BaseHypervisor):
             state = await self._running_state(name)
             hv = check_hvparams(instance["hvparams"])
             port = hv["migration_port"] or _free_port()
+            slots = await self._slots(name, instance, hv, state)
             state["migration_port"] = port
             state.pop("pid", None)
             await self._call(self._write_state, name, state)
             return {"migration_port": port, "kvm_memory": state["memory"],
-                    "vcpus": state["vcpus"]}
+                    "vcpus": state["vcpus"], "kvm_pci": slots}
 
         return defer.Deferred.fromCoroutine(info())
 
@@ -624,11 +967,18 @@ class KvmHypervisor(base.BaseHypervisor):
         memory = info.get("kvm_memory")
         if isinstance(memory, int) and not isinstance(memory, bool) and memory > 0:
             instance = dict(instance, beparams=dict(instance["beparams"], maxmem=memory))
+        slots = info.get("kvm_pci")
+        if slots is not None and not (
+            isinstance(slots, dict)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in slots.values())
+        ):
+            raise InvalidArgument("migration info kvm_pci must map device ids to slots")
         host = "[%s]" % target if ":" in target else target
 
         async def accept():
             await self._start(instance, self._disk_paths(instance), False,
-                              incoming="tcp:%s:%d" % (host, port), migration_port=port)
+                              incoming="tcp:%s:%d" % (host, port), migration_port=port,
+                              slots=slots)
 
         return defer.Deferred.fromCoroutine(accept())
 
