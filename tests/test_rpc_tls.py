@@ -18,6 +18,7 @@ from twisted.internet.endpoints import (
     TCP6ClientEndpoint,
 )
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.logger import globalLogPublisher
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web import resource, server
@@ -346,6 +347,19 @@ class LoopbackTests(TestCase):
         port = yield self.serve()
         result = yield self.client().call("127.0.0.1", port, "version")
         self.assertEqual(result, VERSION)
+
+    @defer.inlineCallbacks
+    def test_connections_not_logged(self):
+        """A new connection to a node logs nothing of the client's factory
+        (twisted.web's pool would log "Starting factory" for each)."""
+        port = yield self.serve()
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        yield self.client().call("127.0.0.1", port, "version")
+        factories = [e for e in events if "factory" in str(e.get("log_format", "")).lower()
+                     and "HTTP11ClientFactory" in repr(e.get("factory"))]
+        self.assertEqual(factories, [])
 
     @defer.inlineCallbacks
     def test_keep_alive(self):

@@ -39,6 +39,7 @@ from twisted.web.client import (
     ResponseDone,
     ResponseFailed,
     ResponseNeverReceived,
+    _HTTP11ClientFactory,
 )
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
@@ -56,6 +57,22 @@ _PROCEDURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 DEFAULT_TIMEOUT = 30
 
 _HEADERS = {b"Content-Type": [b"application/json"], b"Accept": [b"application/json"]}
+
+
+class _QuietClientFactory(_HTTP11ClientFactory):
+    noisy = False
+
+
+class NodeConnectionPool(HTTPConnectionPool):
+    """A persistent pool whose new connections are not logged one by one.
+
+    twisted.web's pool logs "Starting factory" for every connection it
+    opens; a master's first listing of a thousand nodes would log a
+    thousand such lines.  The factory class is a private attribute of the
+    pool, the same in every Twisted release we support.
+    """
+
+    _factory = _QuietClientFactory
 
 
 @implementer(IAgentEndpointFactory)
@@ -169,7 +186,8 @@ class NodeRpcClient:
     @param expected_digests: server certificate digests accepted; by default
         only the cluster certificate's own.
     @param timeout: seconds per call, from connecting to the parsed answer.
-    @param pool: an C{HTTPConnectionPool}; a persistent one by default.
+    @param pool: an C{HTTPConnectionPool}; a persistent L{NodeConnectionPool}
+        by default.
     """
 
     def __init__(
@@ -185,7 +203,7 @@ class NodeRpcClient:
         self._reactor = reactor
         self.timeout = timeout
         self.policy = ClusterClientPolicy(cluster_keypair, expected_digests)
-        self.pool = pool if pool is not None else HTTPConnectionPool(reactor)
+        self.pool = pool if pool is not None else NodeConnectionPool(reactor)
         self._agent = Agent.usingEndpointFactory(
             reactor, NodeEndpoints(reactor, self.policy), pool=self.pool)
 
