@@ -230,10 +230,12 @@ class EngineFixture:
     Time is a C{Clock}; blocking file work runs synchronously; requests go
     through treq's in-memory transport into the real L{RapiSite}.  No node
     daemon runs: pass C{nodes=FakeNodes()} for units that call nodes.
+    C{resolve} and C{ip_check_port} replace the system resolver and port
+    1811 of C{name_check} and C{ip_check} (see L{open_engine}).
     """
 
     def __init__(self, testcase, data_dir=None, require_authentication=False,
-                 max_running=20, nodes=None):
+                 max_running=20, nodes=None, resolve=None, ip_check_port=None):
         from twisted.internet import task
 
         from ganeti_rapi.auth import UserDatabase
@@ -248,7 +250,7 @@ class EngineFixture:
         os.makedirs(self.data_dir, exist_ok=True)
         self.engine = open_engine(
             self.data_dir, self.clock, run_in_thread=sync_runner, max_running=max_running,
-            node_runner=nodes,
+            node_runner=nodes, resolve=resolve, ip_check_port=ip_check_port,
         )
         self.nodes = nodes
         self.engine.service.startService()
@@ -471,12 +473,14 @@ def local_nodes(testcase, names, total_mib=8192, available_mib=6144, **node_opti
     return LocalNodes(procedures)
 
 
-def local_cluster(testcase, names, nodes=None, **node_options):
+def local_cluster(testcase, names, nodes=None, resolve=None, ip_check_port=None,
+                  **node_options):
     """An L{EngineFixture} whose master and nodes C{names} run real node
     procedures in-process.
 
     @param nodes: the L{LocalNodes} to use, holding this host's name and
         C{names}; by default L{local_nodes} with C{node_options}.
+    @param resolve: passed to L{EngineFixture}, and so is C{ip_check_port}.
     @return: the fixture, whose C{master} is the master node's name; that
         node runs the procedures of this host's name.
     """
@@ -485,7 +489,8 @@ def local_cluster(testcase, names, nodes=None, **node_options):
     host = os.uname().nodename
     if nodes is None:
         nodes = local_nodes(testcase, [host] + list(names), **node_options)
-    fixture = EngineFixture(testcase, nodes=nodes)
+    fixture = EngineFixture(testcase, nodes=nodes, resolve=resolve,
+                            ip_check_port=ip_check_port)
     config = fixture.engine.config
     master = config.node(config.cluster.master_node)
     nodes.procedures.setdefault(master.name, nodes.procedures[host])

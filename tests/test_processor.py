@@ -113,7 +113,23 @@ class UnencodableUnit(LogicalUnit):
         return object()
 
 
+class PrepareUnit(SlowUnit):
+    """Learns the node it locks in C{prepare}, from the gate C{"prepare"}
+    (an exception there fails the opcode)."""
+
+    @defer.inlineCallbacks
+    def prepare(self):
+        self.env.calls.append(("prepare", self.env.job_id, None))
+        node = yield self.env.gate("prepare")
+        self.op = dict(self.op, name=node)
+
+    def lock_requests(self):
+        self.env.calls.append(("lock_requests", self.env.job_id, self.op["name"]))
+        return SlowUnit.lock_requests(self)
+
+
 UNITS = {
+    "OP_PREPARE": PrepareUnit,
     "OP_QUICK": QuickUnit,
     "OP_SLOW": SlowUnit,
     "OP_COROUTINE": CoroutineUnit,
@@ -516,6 +532,41 @@ class CancelTests(ProcessorTestCase):
         self.assertEqual(self.executed(), [])
         stored = read_json(self.queue.job_path(job_id))
         self.assertEqual(stored["opstatus"], ["canceled"])
+
+    def test_prepare_before_locks(self):
+        """C{prepare} runs before the locks are asked for, with the job
+        waiting and holding none; what it finds decides the locks."""
+        job_id = self.submit(make_op("OP_PREPARE", name=None))
+        self.assertEqual(self.status(job_id), queue.JOB_STATUS_WAITING)
+        self.assertEqual(self.env.calls, [("prepare", job_id, None)])
+        self.assertEqual(self.locks.snapshot(), [])
+        self.env.open("prepare", "n7")
+        self.assertEqual(self.env.calls[1:], [("lock_requests", job_id, "n7"),
+                                              ("execute", job_id, "n7")])
+        self.assertEqual(self.locks.holders(LEVEL_NODE, "n7"), [job_id])
+        self.env.open("n7", "ok")
+        self.assertEqual(self.job(job_id).opresult, ["ok"])
+
+    def test_prepare_fails(self):
+        """An error in C{prepare} fails the opcode before any lock is taken."""
+        job_id = self.submit(make_op("OP_PREPARE", name=None))
+        self.env.gate("prepare").errback(
+            errors.OpPrereqError("cannot resolve", errors.ECODE_RESOLVER))
+        job = self.job(job_id)
+        self.assertEqual(job.status, queue.JOB_STATUS_ERROR)
+        self.assertEqual(job.opresult,
+                         [["OpPrereqError", ["cannot resolve", "resolver_error"]]])
+        self.assertEqual([c[0] for c in self.env.calls], ["prepare"])
+
+    def test_cancel_during_prepare(self):
+        """A job canceled while it prepares is canceled once C{prepare} ends,
+        without asking for its locks."""
+        job_id = self.submit(make_op("OP_PREPARE", name=None))
+        self.assertEqual(self.cancel(job_id), [True, "Job %d will be canceled" % job_id])
+        self.env.open("prepare", "n1")
+        self.assertEqual(self.status(job_id), queue.JOB_STATUS_CANCELED)
+        self.assertEqual([c[0] for c in self.env.calls], ["prepare"])
+        self.assertEqual(self.locks.snapshot(), [])
 
     def test_cancel_running_refused(self):
         """A running job is not canceled."""

@@ -15,6 +15,7 @@ from zope.interface import implementer
 from ganeti_rapi.engine import filters, opcodes, units
 from ganeti_rapi.engine.errors import JobQueueError, OpcodeValidationError, OpPrereqError
 from ganeti_rapi.engine.exports import gather_exports
+from ganeti_rapi.engine.hostnames import NameChecks
 from ganeti_rapi.engine.instancefields import LIVE_INSTANCE_FIELDS
 from ganeti_rapi import jsonutil
 from ganeti_rapi.engine.noderpc import LIVE_DATA_TIMEOUT, NodeOffline, SharedFanOut
@@ -66,12 +67,15 @@ class EngineEnvironment:
     """What logical units reach: configuration, clock, and the nodes.
 
     @ivar nodes: a L{NodeRunner}, or L{None} where no node can be reached.
+    @ivar hostnames: the L{NameChecks} of new instance names (C{name_check},
+        C{ip_check}): the system resolver and port 1811 unless given.
     """
 
-    def __init__(self, config, clock, nodes=None):
+    def __init__(self, config, clock, nodes=None, hostnames=None):
         self.config = config
         self.clock = clock
         self.nodes = nodes
+        self.hostnames = hostnames if hostnames is not None else NameChecks()
 
 
 @implementer(ICluster)

@@ -20,6 +20,7 @@ from ganeti_rapi.engine import opcodes, units
 from ganeti_rapi.engine.cluster import EngineCluster, EngineEnvironment
 from ganeti_rapi.engine.config import ConfigMissing, ConfigStore
 from ganeti_rapi.engine.distribution import ConfigDistributor
+from ganeti_rapi.engine.hostnames import NameChecks
 from ganeti_rapi.engine.iallocator import AllocatorRunner
 from ganeti_rapi.engine.locks import LockManager
 from ganeti_rapi.engine.noderpc import NodeRunner
@@ -110,7 +111,8 @@ class JobSubmitter:
 
 def open_engine(
     data_dir, clock, run_in_thread=None, max_running=20, rpc_client=None,
-    node_cert_digest=None, node_runner=None, process_reactor=None,
+    node_cert_digest=None, node_runner=None, process_reactor=None, resolve=None,
+    ip_check_port=None,
 ):
     """Load everything from C{data_dir} and wire the engine; see the module.
 
@@ -121,6 +123,9 @@ def open_engine(
         stand in for node daemons this way).
     @param process_reactor: a reactor that spawns external instance
         allocators; the clock, when it can spawn processes, by default.
+    @param resolve: how C{name_check} resolves names (see L{NameChecks});
+        the system resolver by default.
+    @param ip_check_port: the port C{ip_check} connects to (1811 by default).
     """
     config = load_or_create_config(data_dir, clock, run_in_thread, node_cert_digest)
     nodes = node_runner
@@ -136,7 +141,8 @@ def open_engine(
     )
     queue.open()
     locks = LockManager()
-    environment = EngineEnvironment(config, clock, nodes)
+    environment = EngineEnvironment(config, clock, nodes,
+                                    NameChecks(resolve, port=ip_check_port))
     processor = JobProcessor(
         queue, locks, units.unit_factory, environment, clock, max_running=max_running,
         filter_rules=config.filters,

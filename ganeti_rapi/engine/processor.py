@@ -9,7 +9,8 @@ the processor:
  1. marks it C{waiting} and saves the job, and waits until that is on
     disk: from then on a restart ends the job in error instead of running
     the opcode again;
- 2. acquires the unit's locks (the job can be canceled here);
+ 2. calls the unit's C{prepare()}, if it has one, then acquires the
+    unit's locks (the job can be canceled in both);
  3. marks it C{running} and saves the job, without waiting for the disk
     (a restart treats C{waiting} and C{running} alike);
  4. calls C{check()}, then C{dry_run_result()} for a dry run or
@@ -69,6 +70,12 @@ class LogicalUnit:
     def __init__(self, op, env):
         self.op = op
         self.env = env
+
+    def prepare(self):
+        """Optional: what must happen before the locks are asked for, such
+        as resolving the name to lock (Ganeti's C{CheckArguments}); may
+        raise L{OpPrereqError} and return a L{Deferred} or be a coroutine.
+        """
 
     def lock_requests(self):
         """C{[(level, name, exclusive)]}: the locks the opcode needs."""
@@ -392,6 +399,11 @@ class JobProcessor(service.Service):
                     "Opcode %s is not supported" % (op.get("OP_ID"),),
                     errors.ECODE_INVAL,
                 ) from None
+            prepare = getattr(unit, "prepare", None)
+            if prepare is not None:
+                await _resolve(prepare())
+                if run.cancel_requested:
+                    raise defer.CancelledError()
             run.lock_request = self.locks.acquire(
                 unit.lock_requests(), owner=job.id
             )

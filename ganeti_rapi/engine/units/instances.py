@@ -17,6 +17,7 @@ from twisted.internet import defer
 
 from ganeti_rapi.engine import allocator, defaults, disktemplates, iallocator, locks
 from ganeti_rapi.engine import network as network_pools
+from ganeti_rapi.engine.hostnames import check_new_name
 from ganeti_rapi.engine.noderpc import shutdown_rpc_timeout
 from ganeti_rapi.engine.errors import (
     ECODE_EXISTS,
@@ -186,14 +187,22 @@ def _nic_network_name(spec):
     return network
 
 
-def _nic_ip(ip, network, index):
+def _nic_ip(ip, network, index, name_check=False, resolved_ip=None):
     """A NIC's C{ip}: L{None}, C{"pool"} (with a network) or an address.
 
-    @raise OpPrereqError: C{wrong_input} for C{pool} without a network or
-        something that is not an IP address.
+    C{auto} is the address the instance's name resolved to (C{resolved_ip},
+    L{None} while it is not known yet), which needs C{name_check}.
+
+    @raise OpPrereqError: C{wrong_input} for C{pool} without a network,
+        C{auto} without C{name_check} or something that is not an IP address.
     """
     if ip is None or ip == "" or (isinstance(ip, str) and ip.lower() == "none"):
         return None
+    if isinstance(ip, str) and ip.lower() == "auto":
+        if not name_check:
+            raise OpPrereqError("IP address set to auto but name checks have been"
+                                " skipped", ECODE_INVAL)
+        return resolved_ip
     if isinstance(ip, str) and ip.lower() == "pool":
         if network is None:
             raise OpPrereqError("NIC %d: if ip=pool, parameter network must be passed"
@@ -212,6 +221,17 @@ class InstanceCreate(Unit):
 
     #: The creation mode this unit carries out.
     mode = "create"
+
+    #: The address the name resolved to (C{name_check}), found by L{prepare}.
+    resolved_ip = None
+
+    @defer.inlineCallbacks
+    def prepare(self):
+        """C{name_check} and C{ip_check}, before the locks: the resolved name,
+        which becomes the instance's, is the one locked."""
+        host = yield check_new_name(self, "instance_name")
+        if host is not None:
+            self.resolved_ip = host.address
 
     def lock_requests(self):
         requests = [(locks.LEVEL_INSTANCE, self.op["instance_name"], True)]
@@ -308,8 +328,10 @@ class InstanceCreate(Unit):
                                         " to be passed", ECODE_INVAL)
                 network = self.config.find_network(spec["network"]).uuid
             mac = spec.get("mac") or "auto"
-            nics.append(Nic(mac=mac, ip=_nic_ip(spec.get("ip"), network, index),
-                            name=spec.get("name"), network=network, nicparams=params))
+            ip = _nic_ip(spec.get("ip"), network, index, self.op.get("name_check"),
+                         self.resolved_ip)
+            nics.append(Nic(mac=mac, ip=ip, name=spec.get("name"), network=network,
+                            nicparams=params))
         return nics
 
     def build(self, pnode):
@@ -667,6 +689,11 @@ class InstanceReboot(InstanceUnit):
 
 class InstanceRename(InstanceUnit):
     """Rename a stopped instance; the OS rename script runs on the primary node."""
+
+    def prepare(self):
+        """C{name_check} and C{ip_check} of the new name, before the locks:
+        the resolved name is the one locked and taken."""
+        return check_new_name(self, "new_name")
 
     def lock_requests(self):
         return InstanceUnit.lock_requests(self) + [
