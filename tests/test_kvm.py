@@ -14,6 +14,15 @@ from zope.interface import implementer
 from ganeti_rapi.engine import defaults
 from ganeti_rapi.noded.errors import HypervisorError, InvalidArgument
 from ganeti_rapi.noded.hypervisor import kvm, kvm_params, kvm_qmp
+from ganeti_rapi.noded.hypervisor.kvm_command import (
+    PCI_SLOTS,
+    build_command,
+    check_hvparams,
+    command_layout,
+    device_id,
+    legacy_layout,
+    pci_layout,
+)
 from ganeti_rapi.noded.runtime import Runtime
 from tests.helpers import short_socket_path, sync_runner
 
@@ -27,14 +36,14 @@ NIC_UUID = "33333333-0000-4000-8000-000000000003"
 
 def instance(**hvparams):
     return {"name": "inst1.example.com", "uuid": "0b3a7a2e-8f39-4d0a-a1ab-3d5c1c0fa0a1",
-            "hvparams": kvm.check_hvparams(hvparams), "network_port": 11000}
+            "hvparams": check_hvparams(hvparams), "network_port": 11000}
 
 
 class CommandLineTests(TestCase):
     def argv(self, devices=(), taps=(), **hvparams):
         inst = instance(**hvparams)
-        return kvm.build_command(inst, inst["hvparams"], FILES, list(devices), list(taps),
-                                 256, 2)
+        return build_command(inst, inst["hvparams"], FILES, list(devices), list(taps),
+                             256, 2)
 
     def test_defaults(self):
         """Ganeti's defaults: KVM if the host has it, serial console, no VNC."""
@@ -88,8 +97,8 @@ class CommandLineTests(TestCase):
                     disks=[{"uuid": DISK_UUIDS[0]}, {"uuid": DISK_UUIDS[1]}])
         nic = {"uuid": NIC_UUID, "mac": "aa:00:00:11:22:33"}
         disks = [["/d/0", "rw"], ["/d/1", "rw"]]
-        argv = kvm.build_command(inst, inst["hvparams"], FILES, disks, [("gnt0", 3, nic)],
-                                 256, 1)
+        argv = build_command(inst, inst["hvparams"], FILES, disks, [("gnt0", 3, nic)],
+                             256, 1)
         devices = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
         self.assertEqual(devices, [
             "virtio-blk-pci,drive=hotdisk-11111111,id=hotdisk-11111111,addr=0x4",
@@ -100,9 +109,9 @@ class CommandLineTests(TestCase):
         self.assertIn("tap,id=hotnic-33333333,fd=3,vhost=off", argv)
         # A migration target keeps the source's slots, whatever the order.
         slots = {"hotdisk-11111111": 9, "hotdisk-22222222": 4, "hotnic-33333333": 7}
-        self.assertEqual(kvm.command_layout(inst, inst["hvparams"], 2, [nic], slots)[2], slots)
-        argv = kvm.build_command(inst, inst["hvparams"], FILES, disks, [("gnt0", 3, nic)],
-                                 256, 1, incoming="tcp:h:1", slots=slots)
+        self.assertEqual(command_layout(inst, inst["hvparams"], 2, [nic], slots)[2], slots)
+        argv = build_command(inst, inst["hvparams"], FILES, disks, [("gnt0", 3, nic)],
+                             256, 1, incoming="tcp:h:1", slots=slots)
         devices = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
         self.assertEqual([d.rsplit(",", 1)[1] for d in devices],
                          ["addr=0x9", "addr=0x4", "addr=0x7"])
@@ -111,8 +120,8 @@ class CommandLineTests(TestCase):
         """Disks that are not paravirtual keep QEMU's own interfaces, and an ISA
         NIC has no PCI slot; both still have ids."""
         inst = instance(disk_type="ide", nic_type="ne2k_isa")
-        argv = kvm.build_command(inst, inst["hvparams"], FILES, [["/d/0", "rw"]],
-                                 [("gnt0", 3, {"uuid": NIC_UUID})], 256, 1)
+        argv = build_command(inst, inst["hvparams"], FILES, [["/d/0", "rw"]],
+                             [("gnt0", 3, {"uuid": NIC_UUID})], 256, 1)
         self.assertIn("file=/d/0,format=raw,if=ide,index=0,id=hotdisk-0,aio=threads", argv)
         devices = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
         self.assertEqual(devices, ["ne2k_isa,netdev=hotnic-33333333,id=hotnic-33333333"])
@@ -121,15 +130,15 @@ class CommandLineTests(TestCase):
 class LayoutTests(TestCase):
     def test_device_id(self):
         """The first 8 hex digits of the uuid; the index without one."""
-        self.assertEqual(kvm.device_id("nic", {"uuid": NIC_UUID}, 3), "hotnic-33333333")
-        self.assertEqual(kvm.device_id("disk", {"uuid": "x"}, 2), "hotdisk-2")
+        self.assertEqual(device_id("nic", {"uuid": NIC_UUID}, 3), "hotnic-33333333")
+        self.assertEqual(device_id("disk", {"uuid": "x"}, 2), "hotdisk-2")
 
     def test_pci_layout(self):
         """Known slots stay when valid and free; others take the lowest free slot."""
-        self.assertEqual(kvm.pci_layout(["a", "b", "c"], {"b": 4, "c": 99}, used=[5]),
+        self.assertEqual(pci_layout(["a", "b", "c"], {"b": 4, "c": 99}, used=[5]),
                          {"b": 4, "a": 6, "c": 7})
-        self.assertEqual(kvm.pci_layout(["a", "b"], {"a": 6, "b": 6}), {"a": 6, "b": 4})
-        self.assertRaises(HypervisorError, kvm.pci_layout, ["x"], used=kvm.PCI_SLOTS)
+        self.assertEqual(pci_layout(["a", "b"], {"a": 6, "b": 6}), {"a": 6, "b": 4})
+        self.assertRaises(HypervisorError, pci_layout, ["x"], used=PCI_SLOTS)
 
     def test_legacy_layout(self):
         """A QEMU started without slots: its storage and network devices in slot order."""
@@ -139,7 +148,7 @@ class LayoutTests(TestCase):
             {"slot": 2, "class_info": {"class": 0x0100}},
             {"slot": 4, "class_info": {"class": 0x0100}},
         ]}]
-        self.assertEqual(kvm.legacy_layout(buses, ["d0", "d1"], ["n0"]),
+        self.assertEqual(legacy_layout(buses, ["d0", "d1"], ["n0"]),
                          {"d0": 2, "d1": 4, "n0": 3})
 
 
@@ -153,7 +162,7 @@ class ParameterTests(TestCase):
             {"boot_order": "usb", "kvm_path": "kvm", "migration_port": 70000,
              "acpi": "yes", "nosuch": 1}, defaults.HVPARAMS["kvm"])
         self.assertEqual(len(errors), 5, errors)
-        self.assertRaises(InvalidArgument, kvm.check_hvparams, {"kvm_flag": "maybe"})
+        self.assertRaises(InvalidArgument, check_hvparams, {"kvm_flag": "maybe"})
 
     def test_accelerator(self):
         self.assertEqual([kvm_params.accelerator(f) for f in ("", "enabled", "disabled")],

@@ -855,7 +855,7 @@ def _opcodes():
                 O("offline", t_bool, "Mark offline or online"),
                 _p_conflicts_check,
                 # Ganeti's default is true; null (not given) is kept apart
-                # from an explicit true: see InstanceSetParams.check_hotplug.
+                # from an explicit true: see units.hotplug's check_hotplug.
                 O("hotplug", t_bool, "Hot-plug NIC and disk changes (default: true)"),
                 P("hotplug_if_possible", t_bool, False,
                   "Hot-plug NIC and disk changes if the hypervisor can"),
