@@ -12,6 +12,7 @@ QEMU left by a failing test is killed by the pid in its pidfile.
 
 import os
 import re
+import shutil
 import signal
 
 from twisted.internet import defer, protocol, reactor, task, threads
@@ -161,11 +162,10 @@ class KvmClusterTestCase(TestCase):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        # The sockets of a QEMU killed here stay behind; the directories are
+        # this test's own (named after its node data directories).
         for path in self.ctrl_dirs():
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+            shutil.rmtree(path, ignore_errors=True)
 
     @defer.inlineCallbacks
     def run_job(self, method, path, body=None, timeout=240):
@@ -202,7 +202,10 @@ class KvmClusterTestCase(TestCase):
     def migrate_live(self, boot_id):
         """Migrate the guest from node1 to node2, where it keeps counting
         without booting again."""
-        before = yield self.wait_serial("node1", r"GUEST-COUNT (\d+) " + boot_id)
+        # A fresh line of this boot: a guest that rebooted meanwhile fails
+        # here, with its serial log, rather than after the migration.
+        before = yield self.wait_serial("node1", r"GUEST-COUNT (\d+) " + boot_id,
+                                        timeout=60, after=len(self.serial_log("node1")))
         yield self.ok_job("PUT", "/2/instances/%s/migrate" % NAME, {"target_node": "node2"})
         instance = yield self.instance()
         self.assertEqual((instance["pnode"], instance["oper_state"]), ("node2", True))

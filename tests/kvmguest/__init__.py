@@ -24,6 +24,7 @@ A press of the ACPI power button powers the guest off.  Everything is
 cached in L{CACHE_DIR}; L{build} is blocking (call it in a thread).
 """
 
+import fcntl
 import glob
 import hashlib
 import os
@@ -157,11 +158,22 @@ def _write_initramfs(path, modules_dir):
 
 
 def build(cache_dir=CACHE_DIR):
-    """C{(kernel path, initrd path)}, built once and cached."""
+    """C{(kernel path, initrd path)}, built once and cached.
+
+    Test processes running side by side (trial's workers, both lanes) may
+    all find the cache empty; one builds while the others wait on a lock,
+    then find what it built.
+    """
     for tool in (QEMU, BUSYBOX):
         if not os.path.exists(tool):
             raise GuestUnavailable("%s is missing (tests/run installs it)" % tool)
     os.makedirs(cache_dir, exist_ok=True)
+    with open(os.path.join(cache_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(cache_dir)
+
+
+def _build(cache_dir):
     kernel = os.path.join(cache_dir, "vmlinuz")
     # The initramfs is named after what goes into it, so a changed /init
     # or module list is built anew instead of taken from the cache.
