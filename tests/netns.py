@@ -4,10 +4,15 @@ Tests that need a bridge, taps and routes (the kvm hypervisor's NIC modes)
 change nothing on the host's own network: they make a namespace, run the
 node daemon inside it (C{ip netns exec}), and reach that daemon over a
 veth pair whose two addresses come from the benchmarking range
-198.18.0.0/15, which no real network uses.  Everything is removed at the
-test's cleanup; removing the namespace removes what was made inside it.
+198.18.0.0/15, which no real network uses: a /30 of 198.19.0.0/16 of its
+own (by process id and a counter), because trial's workers run tests that
+make namespaces side by side, and the host must route each pair's
+addresses to its own namespace.  What tests build inside a namespace may
+use 198.18.0.0/16 freely.  Everything is removed at the test's cleanup;
+removing the namespace removes what was made inside it.
 """
 
+import ipaddress
 import os
 import shutil
 
@@ -15,9 +20,8 @@ from twisted.internet import defer, utils
 
 IP = shutil.which("ip", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/ip"
 
-#: The host's and the namespace's ends of the veth pair.
-HOST_ADDRESS = "198.18.77.1"
-INSIDE_ADDRESS = "198.18.77.2"
+#: The veth pairs' /30 networks are taken from here.
+VETH_NETWORKS = ipaddress.ip_network("198.19.0.0/16")
 
 _counter = [0]
 
@@ -46,6 +50,15 @@ class NetworkNamespace:
         # Interface names are at most 15 characters.
         self.host_veth = "grt%dh%d" % (os.getpid() % 100000, _counter[0])
         self.inside_veth = "veth0"
+        self._block = (os.getpid() % 4096) * 4 + _counter[0] % 4
+        self._choose(self._block)
+
+    def _choose(self, block):
+        base = VETH_NETWORKS.network_address + (block % 16384) * 4
+        self.network = "%s/30" % base
+        #: The host's and the namespace's ends of the veth pair.
+        self.host_address = str(base + 1)
+        self.inside_address = str(base + 2)
 
     @property
     def exec_prefix(self):
@@ -59,14 +72,22 @@ class NetworkNamespace:
     @defer.inlineCallbacks
     def create(self, testcase):
         """Make the namespace and the veth pair; removed at C{testcase}'s cleanup."""
+        # Another process's pair may hold this /30 (process ids alike
+        # modulo 4096): take the next free one.
+        for step in range(64):
+            self._choose(self._block + step * 4)
+            taken = yield run([IP, "-o", "addr", "show", "to", self.network])
+            if not taken.strip():
+                break
         yield run([IP, "netns", "add", self.name])
         testcase.addCleanup(run, [IP, "netns", "delete", self.name])
         yield run([IP, "link", "add", self.host_veth, "type", "veth",
                    "peer", "name", self.inside_veth, "netns", self.name])
         testcase.addCleanup(self._remove_host_veth)
-        yield run([IP, "addr", "add", HOST_ADDRESS + "/30", "dev", self.host_veth])
+        yield run([IP, "addr", "add", self.host_address + "/30", "dev", self.host_veth])
         yield run([IP, "link", "set", self.host_veth, "up"])
-        yield self.inside(IP, "addr", "add", INSIDE_ADDRESS + "/30", "dev", self.inside_veth)
+        yield self.inside(IP, "addr", "add", self.inside_address + "/30",
+                          "dev", self.inside_veth)
         yield self.inside(IP, "link", "set", self.inside_veth, "up")
         yield self.inside(IP, "link", "set", "lo", "up")
 

@@ -394,7 +394,7 @@ class KvmNamespaceTestCase(KvmClusterTestCase):
         yield self.netns.inside(netns.IP, "addr", "add", "198.18.78.1/24", "dev", self.BRIDGE)
         yield self.netns.inside(netns.IP, "link", "set", self.BRIDGE, "up")
         yield self.netns.inside(netns.IP, "addr", "add", "198.18.79.1/32", "dev", "lo")
-        yield self.start_cluster([(name, netns.INSIDE_ADDRESS, self.netns.exec_prefix)
+        yield self.start_cluster([(name, self.netns.inside_address, self.netns.exec_prefix)
                                   for name in self.NODES])
 
     @defer.inlineCallbacks
