@@ -13,7 +13,11 @@ L{instances}.
 from twisted.internet import defer
 
 from ganeti_rapi.engine.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
-from ganeti_rapi.engine.units.instances import OS_SCRIPT_TIMEOUT, InstanceUnit
+from ganeti_rapi.engine.units.instances import (
+    OS_SCRIPT_TIMEOUT,
+    InstanceUnit,
+    check_os_definition,
+)
 
 
 class InstanceChangeUnit(InstanceUnit):
@@ -44,30 +48,9 @@ class InstanceChangeUnit(InstanceUnit):
             raise OpPrereqError("Instance %s is running, %s" % (instance.name, what),
                                 ECODE_STATE)
 
-    @defer.inlineCallbacks
     def check_os(self, node, name, force_variant):
         """The OS definition C{name} (maybe C{name+variant}) is valid on C{node}."""
-        base, _, variant = name.partition("+")
-        try:
-            info = yield self.rpc(node, "os_get", None, name=base)
-        except OpExecError:
-            raise OpPrereqError("OS '%s' not found on node %s" % (base, node.name),
-                                ECODE_INVAL)
-        if not info.get("status"):
-            raise OpPrereqError(
-                "OS '%s' on node %s is not valid: %s"
-                % (base, node.name, info.get("diagnose")), ECODE_INVAL,
-            )
-        variants = info.get("variants") or []
-        if variants and not force_variant:
-            if not variant:
-                raise OpPrereqError(
-                    "OS '%s' requires a variant (one of %s)" % (base, ", ".join(variants)),
-                    ECODE_INVAL,
-                )
-            if variant not in variants:
-                raise OpPrereqError("OS '%s' has no variant '%s'" % (base, variant),
-                                    ECODE_INVAL)
+        return check_os_definition(self.rpc, node, name, force_variant)
 
     @defer.inlineCallbacks
     def verify_osparams(self, node, os_name, osparams):

@@ -216,6 +216,37 @@ def _nic_ip(ip, network, index, name_check=False, resolved_ip=None):
     return ip
 
 
+@defer.inlineCallbacks
+def check_os_definition(run, node, name, force_variant):
+    """The OS definition C{name} (maybe C{name+variant}) is valid on C{node}.
+
+    @param run: how node procedures are called (a L{NodeRunner}'s C{run}).
+    @raise OpPrereqError: C{wrong_input} for an OS missing or invalid there,
+        or a variant missing or unknown (unless C{force_variant}).
+    """
+    base, _, variant = name.partition("+")
+    try:
+        info = yield run(node, "os_get", None, name=base)
+    except OpExecError:
+        raise OpPrereqError("OS '%s' not found on node %s" % (base, node.name),
+                            ECODE_INVAL)
+    if not info.get("status"):
+        raise OpPrereqError(
+            "OS '%s' on node %s is not valid: %s"
+            % (base, node.name, info.get("diagnose")), ECODE_INVAL,
+        )
+    variants = info.get("variants") or []
+    if variants and not force_variant:
+        if not variant:
+            raise OpPrereqError(
+                "OS '%s' requires a variant (one of %s)" % (base, ", ".join(variants)),
+                ECODE_INVAL,
+            )
+        if variant not in variants:
+            raise OpPrereqError("OS '%s' has no variant '%s'" % (base, variant),
+                                ECODE_INVAL)
+
+
 class InstanceCreate(Unit):
     """Create an instance: place it, make its disks, install its OS, start it."""
 
@@ -427,33 +458,12 @@ class InstanceCreate(Unit):
         nodes = yield allocator.allocate(self.env, need, self.op.get("group_name"))
         return nodes[0]
 
-    @defer.inlineCallbacks
     def check_os(self, node):
         name = self.op.get("os_type")
         if not name or self.op.get("no_install"):
-            return
-        base, _, variant = name.partition("+")
-        try:
-            info = yield self.env.nodes.run(node, "os_get", None, name=base)
-        except OpExecError:
-            raise OpPrereqError("OS '%s' not found on node %s" % (base, node.name),
-                                ECODE_INVAL)
-        if not info.get("status"):
-            raise OpPrereqError(
-                "OS '%s' on node %s is not valid: %s"
-                % (base, node.name, info.get("diagnose")), ECODE_INVAL,
-            )
-        variants = info.get("variants") or []
-        if variants and not self.op.get("force_variant"):
-            if not variant:
-                raise OpPrereqError(
-                    "OS '%s' requires a variant (one of %s)" % (base, ", ".join(variants)),
-                    ECODE_INVAL,
-                )
-            if variant not in variants:
-                raise OpPrereqError(
-                    "OS '%s' has no variant '%s'" % (base, variant), ECODE_INVAL
-                )
+            return defer.succeed(None)
+        return check_os_definition(self.env.nodes.run, node, name,
+                                   self.op.get("force_variant"))
 
     @defer.inlineCallbacks
     def check(self):
