@@ -7,8 +7,9 @@ and return Deferreds of JSON values, except L{get_console}, which needs no
 I/O.  Expected failures raise L{HypervisorError}.
 
 The C{fake} hypervisor (L{ganeti_rapi.noded.hypervisor.fake}) implements
-all of it without virtual machines.  A C{kvm} hypervisor will implement
-the same methods with real qemu processes, controlled over QMP:
+all of it without virtual machines.  The C{kvm} hypervisor
+(L{ganeti_rapi.noded.hypervisor.kvm}) implements the same methods with
+real qemu processes, controlled over QMP:
 
  - C{start_instance}: build the qemu command line from C{hvparams} and
    the block devices, start qemu daemonised with a QMP socket under the
@@ -30,6 +31,7 @@ the same methods with real qemu processes, controlled over QMP:
 
 from twisted.internet import defer
 
+from ganeti_rapi.noded import validation
 from ganeti_rapi.noded.errors import HypervisorError
 
 #: Reboot types of C{instance_reboot}.
@@ -162,3 +164,25 @@ def already_running(name):
 
 def hotplug_unsupported(name):
     return HypervisorError(f"Hotplug is not supported by the {name} hypervisor")
+
+
+class StateFileQueries:
+    """The three queries of a hypervisor whose state is kept in files.
+
+    Both hypervisors keep what runs in files of the node and read them in a
+    thread of the node's runtime; a class using this provides C{runtime}
+    and the blocking C{_names()}, C{_info(name)} and C{_all()}.
+    """
+
+    def _call(self, f, *args):
+        return self.runtime.in_thread(f, *args)
+
+    def list_instances(self):
+        return self._call(self._names)
+
+    def instance_info(self, name):
+        validation.instance_name(name)
+        return self._call(self._info, name)
+
+    def all_instances_info(self):
+        return self._call(self._all)

@@ -38,7 +38,7 @@ DEFAULT_MEMORY = 128
 DEFAULT_VCPUS = 1
 
 
-class FakeHypervisor(base.BaseHypervisor):
+class FakeHypervisor(base.StateFileQueries, base.BaseHypervisor):
     """The fake hypervisor of one node.
 
     @param state_dir: the directory of state files (made when needed).
@@ -241,19 +241,6 @@ class FakeHypervisor(base.BaseHypervisor):
                 os.replace(stash, path)
 
     # -- the interface ----------------------------------------------------
-
-    def _call(self, f, *args):
-        return self.runtime.in_thread(f, *args)
-
-    def list_instances(self):
-        return self._call(self._names)
-
-    def instance_info(self, name):
-        validation.instance_name(name)
-        return self._call(self._info, name)
-
-    def all_instances_info(self):
-        return self._call(self._all)
 
     def start_instance(self, instance, block_devices=(), startup_paused=False):
         instance = validation.instance_dict(instance)

@@ -104,7 +104,7 @@ def _free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-class KvmHypervisor(HotplugMixin, TapsMixin, base.BaseHypervisor):
+class KvmHypervisor(HotplugMixin, TapsMixin, base.StateFileQueries, base.BaseHypervisor):
     """The kvm hypervisor of one node.
 
     @param state_dir: the directory of state files (made when needed).
@@ -241,9 +241,6 @@ class KvmHypervisor(HotplugMixin, TapsMixin, base.BaseHypervisor):
 
     # -- helpers ----------------------------------------------------------
 
-    def _call(self, f, *args):
-        return self.runtime.in_thread(f, *args)
-
     def _lock(self, name):
         lock = self._locks.get(name)
         if lock is None:
@@ -362,16 +359,6 @@ class KvmHypervisor(HotplugMixin, TapsMixin, base.BaseHypervisor):
         await self._call(self._cleanup, name)
 
     # -- the interface ----------------------------------------------------
-
-    def list_instances(self):
-        return self._call(self._names)
-
-    def instance_info(self, name):
-        validation.instance_name(name)
-        return self._call(self._info, name)
-
-    def all_instances_info(self):
-        return self._call(self._all)
 
     def start_instance(self, instance, block_devices=(), startup_paused=False):
         instance = validation.instance_dict(instance)
