@@ -79,9 +79,9 @@ class RealCluster:
 
     Mixed into a C{TestCase} (or into an object that lends a test's
     C{addCleanup}, C{assertEqual} and C{fail}); the daemons are stopped at
-    the test's cleanup.  Other tests borrow single methods (C{admin = ...
-    RealCluster.admin}), so a method relies on no other method here but
-    the ones it names: C{start_cluster} on C{admin} and C{start_node},
+    the test's cleanup.  Tests that set up their cluster their own way (the
+    kvm tests) still use C{admin}, C{api} and C{run_job}, and may override
+    any of them: C{start_cluster} relies on C{admin} and C{start_node},
     C{run_job} on C{api}.
 
     @ivar master: the master daemon (L{tests.helpers.TwistdProcess});

@@ -12,7 +12,7 @@ import os
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from tests import test_cluster_integration as cluster_tests
+from tests.cluster import RealCluster
 
 MIB = 1024 * 1024
 
@@ -20,15 +20,8 @@ MIB = 1024 * 1024
 DISK_MIB = 10
 
 
-class DisksIntegrationTests(TestCase):
+class DisksIntegrationTests(RealCluster, TestCase):
     timeout = 300
-
-    # The master and nodes are driven as in the cluster integration tests.
-    admin = cluster_tests.ClusterIntegrationTests.admin
-    api = cluster_tests.ClusterIntegrationTests.api
-    run_job = cluster_tests.ClusterIntegrationTests.run_job
-    start_cluster = cluster_tests.ClusterIntegrationTests.start_cluster
-    start_node = cluster_tests.ClusterIntegrationTests.start_node
 
     @defer.inlineCallbacks
     def setUp(self):

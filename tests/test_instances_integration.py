@@ -11,7 +11,7 @@ import os
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from tests import test_cluster_integration as cluster_tests
+from tests.cluster import RealCluster
 from tests.helpers import (
     READER,
     daemon_pem,
@@ -22,7 +22,7 @@ from tests.helpers import (
 )
 
 
-class InstanceIntegrationTests(TestCase):
+class InstanceIntegrationTests(RealCluster, TestCase):
     timeout = 300
 
     @defer.inlineCallbacks
@@ -36,10 +36,6 @@ class InstanceIntegrationTests(TestCase):
         )
         self.client = https_client(daemon_pem(self.data_dir))
         self.url = "https://localhost:%d" % self.master.port
-
-    # Requests and jobs are driven as in the cluster integration tests.
-    api = cluster_tests.ClusterIntegrationTests.api
-    run_job = cluster_tests.ClusterIntegrationTests.run_job
 
     @defer.inlineCallbacks
     def ok_job(self, method, path, body=None):

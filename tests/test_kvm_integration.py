@@ -21,7 +21,7 @@ from twisted.trial.unittest import TestCase
 
 from ganeti_rapi.noded.hypervisor.kvm import KvmHypervisor
 from tests import kvmguest, netns
-from tests import test_cluster_integration as cluster_tests
+from tests.cluster import FINAL, RealCluster, free_port
 from tests.helpers import daemon_pem, https_client, short_socket_path, start_twistd, write_users
 
 MIB = 1024 * 1024
@@ -71,13 +71,10 @@ class _Lines(protocol.Protocol):
             self.transport.loseConnection()
 
 
-class KvmClusterTestCase(TestCase):
+class KvmClusterTestCase(RealCluster, TestCase):
     """A master and real node daemons for kvm guests; no tests of its own."""
 
     timeout = 900
-
-    admin = cluster_tests.ClusterIntegrationTests.admin
-    api = cluster_tests.ClusterIntegrationTests.api
 
     @defer.inlineCallbacks
     def start_cluster(self, nodes):
@@ -113,7 +110,7 @@ class KvmClusterTestCase(TestCase):
         for (name, address, prefix), data_dir in zip(nodes, self.node_dirs):
             yield self.admin("cluster-cert", "import", exported, data_dir=data_dir)
             self.hosts[name] = (address, list(prefix))
-            self.nodes[name] = (data_dir, cluster_tests.free_port(), None)
+            self.nodes[name] = (data_dir, free_port(), None)
             yield self.start_node(name)
             yield self.admin("node", "--control-socket", self.control, "add",
                              name, "--ip", address, "--port", str(self.nodes[name][1]))
@@ -173,7 +170,7 @@ class KvmClusterTestCase(TestCase):
         self.assertEqual(code, 200, job_id)
         for _ in range(int(timeout / 0.2)):
             code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
-            if job["status"] in cluster_tests.FINAL:
+            if job["status"] in FINAL:
                 return job
             yield task.deferLater(reactor, 0.2, lambda: None)
         self.fail("job %d did not finish in %d seconds" % (job_id, timeout))

@@ -12,7 +12,7 @@ import os
 from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
-from tests import test_cluster_integration as cluster_tests
+from tests.cluster import RealCluster, FINAL
 
 MIB = 1024 * 1024
 
@@ -38,14 +38,8 @@ def create_body(name, **extra):
     return body
 
 
-class LifecycleIntegrationTests(TestCase):
+class LifecycleIntegrationTests(RealCluster, TestCase):
     timeout = 600
-
-    admin = cluster_tests.ClusterIntegrationTests.admin
-    api = cluster_tests.ClusterIntegrationTests.api
-    run_job = cluster_tests.ClusterIntegrationTests.run_job
-    start_cluster = cluster_tests.ClusterIntegrationTests.start_cluster
-    start_node = cluster_tests.ClusterIntegrationTests.start_node
 
     @defer.inlineCallbacks
     def setUp(self):
@@ -72,7 +66,7 @@ class LifecycleIntegrationTests(TestCase):
             self.assertEqual(code, 200, change)
             if change is not None:
                 info = change["job_info"]
-                if info[0] in cluster_tests.FINAL:
+                if info[0] in FINAL:
                     break
         code, job = yield self.api("GET", "/2/jobs/%d" % job_id)
         return job
