@@ -30,6 +30,7 @@ from ganeti_rapi.engine.units.disk_changes import DiskChangesMixin
 from ganeti_rapi.engine.units.hotplug import HotplugChangesMixin
 from ganeti_rapi.engine.units.instances import check_kvm_hvparams
 from ganeti_rapi.engine.units.nic_changes import NicChangesMixin
+from ganeti_rapi.paramtypes import same_type
 
 #: Backend parameters and the type each takes.
 BE_TYPES = {
@@ -176,14 +177,7 @@ class InstanceSetParams(HotplugChangesMixin, NicChangesMixin, DiskChangesMixin,
                                     ECODE_INVAL)
             if value is None or value == "default":
                 continue
-            default = known[key]
-            if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, int):
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            else:
-                ok = isinstance(value, str)
-            if not ok:
+            if not same_type(value, known[key]):
                 raise OpPrereqError(
                     "Hypervisor parameter '%s' has the wrong type: %r" % (key, value),
                     ECODE_INVAL,

@@ -14,6 +14,8 @@ for KVM and falls back to TCG where the host has none.  C{migration_port}
 
 import os
 
+from ganeti_rapi.paramtypes import same_type
+
 CHOICES = {
     "boot_order": ("floppy", "cdrom", "disk", "network"),
     "disk_type": ("paravirtual", "ide", "scsi", "sd", "mtd", "pflash"),
@@ -57,14 +59,7 @@ def check(params, defaults):
         if key not in defaults:
             errors.append("Unknown hypervisor parameter '%s'" % key)
             continue
-        default = defaults[key]
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, str)
-        if not ok:
+        if not same_type(value, defaults[key]):
             errors.append("Hypervisor parameter '%s' has the wrong type: %r" % (key, value))
             continue
         if key in CHOICES and value not in CHOICES[key]:
